@@ -1,0 +1,269 @@
+"""Applying the database to a running supervisord, without ever blocking its main loop.
+
+supervisord is one thread around a ``select`` loop.  A sync therefore runs in steps:
+
+1. database read, render and file writes in a background thread (a slow or absent database
+   never freezes supervisord); when the thread ends it writes a byte to a pipe that sits in
+   supervisord's socket map, which wakes the loop at once;
+2. back in the loop: reread the config, add new groups, ask removed and changed groups to stop;
+3. each later pass of the loop: remove the groups that have stopped and re-add the changed ones.
+
+RPC methods hand supervisord a deferred callback that calls :meth:`Job.step` until it is done.
+Only one sync applies at a time; later ones wait their turn.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from supervisor.medusa import asyncore_25 as asyncore
+
+from scs_supervisor import programs
+from scs_supervisor.store import Store, Unavailable
+from scs_supervisor.syncplan import SyncPlan, plan_sync
+
+
+class Waker(asyncore.file_dispatcher):
+    """A pipe in supervisord's socket map: a byte written from any thread wakes the loop."""
+
+    def __init__(self):
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        super().__init__(self._read_fd)
+
+    def wake(self) -> None:
+        try:
+            os.write(self._write_fd, b'.')
+        except BlockingIOError:
+            pass  # the pipe is full: the loop is awake already
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def handle_read(self) -> None:
+        try:
+            self.recv(4096)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        super().close()
+        os.close(self._write_fd)
+
+
+class Background:
+    """Runs ``fn`` in a daemon thread and wakes supervisord when it is done."""
+
+    def __init__(self, fn: Callable[[], Any], waker: Waker | None):
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+        self._fn, self._waker = fn, waker
+        self._thread = threading.Thread(target=self._run, name='scs-background', daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self._fn()
+        except BaseException as exc:  # handed to the main loop, which reports it
+            self.error = exc
+        finally:
+            self.done = True
+            if self._waker is not None:
+                self._waker.wake()
+
+
+class ApplyError(Exception):
+    """A sync could not be applied; ``kind`` says why ('database', 'reread')."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Applier:
+    """One per supervisord: renders nodes from the store and applies them, one sync at a time."""
+
+    def __init__(self, supervisord, settings, store: Store | None = None):
+        self.supervisord = supervisord
+        self.settings = settings
+        self.store = store or Store.from_settings(settings)
+        self.render_options = programs.RenderOptions.from_settings(settings)
+        self.logger = supervisord.options.logger
+        self.waker: Waker | None = None
+        self.jobs: deque[Job] = deque()
+        self.render_errors: dict[str, str] = {}
+        self.configs: dict[str, Any] = {}
+
+    def start_waker(self) -> None:
+        """Put the wake-up pipe in supervisord's socket map (once the loop is about to run)."""
+        if self.waker is None:
+            self.waker = Waker()
+
+    def close(self) -> None:
+        if self.waker is not None:
+            self.waker.close()
+            self.waker = None
+        self.store.engine.dispose()
+
+    # -- the parts of a sync --------------------------------------------------------------------
+
+    def render_and_write(self) -> tuple[list[str], list[str]]:
+        """Database -> program files.  Runs outside supervisord's loop.
+
+        A node whose row no longer passes validation keeps the file it had: bad data in the
+        database never stops a running worker.
+        """
+        specs = self.store.program_specs(self.settings.agent_id)
+        files, errors = {}, {}
+        existing = self.settings.programs_dir
+        for spec in specs:
+            filename = programs.program_filename(spec.name)
+            try:
+                files[filename] = programs.render_program(spec, self.render_options)
+            except ValueError as exc:
+                errors[spec.name] = str(exc)
+                try:
+                    files[filename] = (existing / filename).read_text('ascii')
+                except FileNotFoundError:
+                    pass
+        self.render_errors = errors
+        return programs.write_programs(existing, files)
+
+    def reread(self) -> SyncPlan:
+        """Re-read supervisord's config and plan what to do with scs's groups (main loop)."""
+        options = self.supervisord.options
+        try:
+            options.process_config(do_usage=False)
+        except ValueError as exc:
+            raise ApplyError('reread', str(exc)) from None
+        for warning in options.parse_warnings:
+            self.logger.warn(f'scs: {warning}')
+        added, changed, removed = self.supervisord.diff_to_active()
+        self.configs = {c.name: c for c in added + changed}
+        return plan_sync([c.name for c in added], [c.name for c in changed],
+                         [c.name for c in removed])
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def submit(self) -> Job:
+        """Queue a sync.  Callers drive it with :meth:`poll` until ``job.done``."""
+        job = Job(self)
+        self.jobs.append(job)
+        return job
+
+    def poll(self) -> None:
+        """Advance the queued syncs as far as they go without waiting (main loop only).
+
+        Every waiting caller and every TICK event polls, so a sync whose caller went away still
+        finishes.
+        """
+        while self.jobs:
+            job = self.jobs[0]
+            job.advance()
+            if not job.done:
+                return
+            self.jobs.popleft()
+
+    def sync_now(self) -> Job:
+        """Apply synchronously: only for start-up, before supervisord runs any process."""
+        job = self.submit()
+        job.inline = True
+        while not job.done:
+            self.poll()
+        return job
+
+
+class Job:
+    """One sync, advanced by :meth:`Applier.poll` from supervisord's loop."""
+
+    def __init__(self, applier: Applier):
+        self.applier = applier
+        self.inline = False
+        self.background: Background | None = None
+        self.plan: SyncPlan | None = None
+        self.stopping: dict[str, Any] = {}
+        self.done = False
+        self.result: dict | None = None
+        self.error: ApplyError | None = None
+
+    def advance(self) -> None:
+        """One step; sets ``done`` with ``result`` or ``error`` when the sync is over."""
+        try:
+            self.result = self._step()
+        except ApplyError as exc:
+            self.error = exc
+        except Exception as exc:  # our bug: log it, never let it reach supervisord's loop
+            self.applier.logger.error('scs: sync failed:\n' + traceback.format_exc())
+            self.error = ApplyError('internal', f'{type(exc).__name__}: {exc}')
+        self.done = self.result is not None or self.error is not None
+
+    def _step(self) -> dict | None:
+        applier = self.applier
+        if self.plan is None:
+            if self.inline:
+                self._render_inline()
+            else:
+                if self.background is None:
+                    self.background = Background(applier.render_and_write, applier.waker)
+                if not self.background.done:
+                    return None
+                if self.background.error is not None:
+                    self._raise_render_error(self.background.error)
+            self.plan = applier.reread()
+            self._begin()
+        self._collect_stopped()
+        if self.stopping:
+            return None
+        result = self.plan.as_result()
+        result['errors'] = dict(applier.render_errors)
+        return result
+
+    def _render_inline(self) -> None:
+        try:
+            self.applier.render_and_write()
+        except BaseException as exc:
+            self._raise_render_error(exc)
+
+    def _raise_render_error(self, exc: BaseException):
+        if isinstance(exc, Unavailable):
+            raise ApplyError('database', str(exc))
+        self.applier.logger.error('scs: rendering failed:\n' + ''.join(
+            traceback.format_exception(exc)))
+        raise ApplyError('render', f'{type(exc).__name__}: {exc}')
+
+    def _begin(self) -> None:
+        supervisord, applier, plan = self.applier.supervisord, self.applier, self.plan
+        for name in plan.add:
+            supervisord.add_process_group(applier.configs[name])
+            applier.logger.info(f'scs: added group {name}')
+        for name in plan.remove + plan.change:
+            group = supervisord.process_groups.get(name)
+            if group is None:
+                continue
+            group.stop_all()
+            self.stopping[name] = applier.configs.get(name)
+
+    def _collect_stopped(self) -> None:
+        supervisord, logger = self.applier.supervisord, self.applier.logger
+        for name, new_config in list(self.stopping.items()):
+            group = supervisord.process_groups.get(name)
+            if group is not None:
+                if group.get_unstopped_processes():
+                    group.stop_all()  # a process that was STARTING may be RUNNING now
+                    continue
+                supervisord.remove_process_group(name)
+            del self.stopping[name]
+            if new_config is None:
+                logger.info(f'scs: removed group {name}')
+            else:
+                supervisord.add_process_group(new_config)
+                logger.info(f'scs: restarted group {name} with its new config')

@@ -1,0 +1,241 @@
+"""``supervisorctl scs ...``: manage nodes from the shell (``[ctlplugin:scs]``).
+
+Each change writes the database, then asks supervisord to apply it (``scs.sync``) and prints
+what changed.  Bad input prints one line on stderr, exits non-zero and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from xmlrpc.client import Fault
+
+from supervisor.supervisorctl import ControllerPluginBase, LSBInitExitStatuses
+
+from scs_supervisor import validation
+from scs_supervisor.settings import Settings
+from scs_supervisor.store import Conflict, NotFound, Store, StoreError
+
+NULLABLE = ('app', 'broker', 'directory')
+SHOW_FIELDS = ('name', 'nodename', 'state', 'pid', 'uptime', 'enabled', 'queues',
+               'min_concurrency', 'max_concurrency', 'pool', 'app', 'broker', 'broker_url',
+               'loglevel', 'directory', 'env', 'agent', 'created_at', 'updated_at',
+               'render_error')
+
+
+class UsageError(Exception):
+    """The command line is wrong."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing and exiting (we run inside supervisorctl)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+    def exit(self, status=0, message=None):
+        if message:
+            raise UsageError(message.strip())
+        raise UsageError('')
+
+
+def env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition('=')
+    if not sep:
+        raise argparse.ArgumentTypeError(f'--env takes KEY=VALUE, got {text!r}')
+    return key, value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog='scs', add_help=False)
+    sub = parser.add_subparsers(dest='command', required=True, parser_class=Parser)
+
+    for name in ('list', 'show'):
+        p = sub.add_parser(name, add_help=False)
+        if name == 'show':
+            p.add_argument('name')
+        p.add_argument('--json', action='store_true')
+
+    for name in ('create', 'set'):
+        p = sub.add_parser(name, add_help=False)
+        p.add_argument('name')
+        p.add_argument('--queues', help='comma-separated queue names')
+        p.add_argument('--min', dest='min_concurrency')
+        p.add_argument('--max', dest='max_concurrency')
+        p.add_argument('--pool')
+        p.add_argument('--app')
+        p.add_argument('--broker', help='a broker name or URL')
+        p.add_argument('--loglevel')
+        p.add_argument('--directory')
+        p.add_argument('--env', action='append', type=env_pair, metavar='KEY=VALUE')
+
+    for name in ('add-queue', 'remove-queue'):
+        p = sub.add_parser(name, add_help=False)
+        p.add_argument('name')
+        p.add_argument('queue')
+
+    for name in ('disable', 'enable', 'delete'):
+        sub.add_parser(name, add_help=False).add_argument('name')
+    sub.add_parser('sync', add_help=False)
+    return parser
+
+
+def field_changes(args) -> dict:
+    """The node fields given on a create/set command line."""
+    changes = {}
+    for field in ('queues', 'min_concurrency', 'max_concurrency', 'pool', 'app', 'broker',
+                  'loglevel', 'directory'):
+        value = getattr(args, field)
+        if value is not None:
+            changes[field] = value
+    if args.env:
+        changes['env'] = dict(args.env)
+    return changes
+
+
+def from_rpc(node: dict) -> dict:
+    """XML-RPC carries no None: turn empty optional fields back into null."""
+    return {k: (None if k in NULLABLE and v == '' else v) for k, v in node.items()}
+
+
+def format_table(nodes: list[dict]) -> str:
+    rows = [('NAME', 'STATE', 'PID', 'CONCURRENCY', 'POOL', 'QUEUES')]
+    for n in nodes:
+        rows.append((n['name'], n['state'], str(n['pid'] or '-'),
+                     f'{n["min_concurrency"]}-{n["max_concurrency"]}', n['pool'],
+                     ','.join(n['queues'])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return '\n'.join('  '.join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + '  '
+                     + r[-1] for r in rows)
+
+
+def format_node(node: dict) -> str:
+    lines = []
+    for field in SHOW_FIELDS:
+        value = node.get(field)
+        if isinstance(value, list):
+            value = ','.join(value)
+        elif isinstance(value, dict):
+            value = ' '.join(f'{k}={v}' for k, v in value.items())
+        lines.append(f'{field + ":":18}{"" if value is None else value}')
+    return '\n'.join(lines)
+
+
+class ScsControllerPlugin(ControllerPluginBase):
+    """The ``scs`` command of supervisorctl."""
+
+    name = 'scs'
+
+    def __init__(self, controller, **config):
+        super().__init__(controller)
+        self.settings = Settings.load(section=config)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.from_settings(self.settings)
+        return self._store
+
+    def help_scs(self):
+        self.ctl.output(
+            'scs list [--json]                        nodes of this agent and their state\n'
+            'scs show NAME [--json]                   one node\n'
+            'scs create NAME [--queues q1,q2] [--min N] [--max N] [--pool P] [--app APP]\n'
+            '           [--broker NAME|URL] [--loglevel L] [--directory DIR] [--env K=V ...]\n'
+            'scs set NAME [same options]              change a node\n'
+            'scs add-queue NAME QUEUE | remove-queue NAME QUEUE\n'
+            'scs disable NAME | enable NAME | delete NAME\n'
+            'scs sync                                 apply the database to supervisord')
+
+    def do_scs(self, arg):
+        """Manage Celery nodes: scs list|show|create|set|add-queue|remove-queue|disable|
+        enable|delete|sync (see: help scs)."""
+        try:
+            args = build_parser().parse_args(shlex.split(arg))
+            getattr(self, 'cmd_' + args.command.replace('-', '_'))(args)
+        except (UsageError, ValueError) as exc:
+            self.fail(f'scs: {exc}' if str(exc) else 'scs: bad command line (see: help scs)')
+        except NotFound as exc:
+            self.fail(f'scs: {exc}')
+        except Conflict as exc:
+            self.fail(f'scs: {exc}')
+        except StoreError as exc:
+            self.fail(f'scs: {exc}')
+        except Fault as exc:
+            self.fail(f'scs: {exc.faultString}')
+        except OSError as exc:
+            self.fail(f'scs: cannot reach supervisord: {exc}')
+
+    def fail(self, message: str) -> None:
+        print(message.splitlines()[0] if message else 'scs: failed', file=sys.stderr)
+        self.ctl.exitstatus = LSBInitExitStatuses.GENERIC
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @property
+    def rpc(self):
+        return self.ctl.get_server_proxy('scs')
+
+    def cmd_list(self, args):
+        nodes = [from_rpc(n) for n in self.rpc.listNodes()]
+        self.ctl.output(json.dumps(nodes, indent=2) if args.json else format_table(nodes))
+
+    def cmd_show(self, args):
+        node = from_rpc(self.rpc.getNode(validation.check_node_name(args.name)))
+        self.ctl.output(json.dumps(node, indent=2) if args.json else format_node(node))
+
+    def cmd_create(self, args):
+        self.store.create_node(self.settings.agent_id, args.name, field_changes(args))
+        self.apply(f'created node {args.name}')
+
+    def cmd_set(self, args):
+        changes = field_changes(args)
+        if not changes:
+            raise UsageError('set: give at least one option to change')
+        self.store.update_node(validation.check_node_name(args.name), changes)
+        self.apply(f'updated node {args.name}')
+
+    def cmd_add_queue(self, args):
+        self.store.add_queue(validation.check_node_name(args.name), args.queue)
+        self.apply(f'node {args.name} now consumes {args.queue}')
+
+    def cmd_remove_queue(self, args):
+        self.store.remove_queue(validation.check_node_name(args.name), args.queue)
+        self.apply(f'node {args.name} no longer consumes {args.queue}')
+
+    def cmd_disable(self, args):
+        self.store.update_node(validation.check_node_name(args.name), {'enabled': False})
+        self.apply(f'disabled node {args.name}')
+
+    def cmd_enable(self, args):
+        self.store.update_node(validation.check_node_name(args.name), {'enabled': True})
+        self.apply(f'enabled node {args.name}')
+
+    def cmd_delete(self, args):
+        self.store.delete_node(validation.check_node_name(args.name))
+        self.apply(f'deleted node {args.name}')
+
+    def cmd_sync(self, args):
+        self.apply('synced')
+
+    def apply(self, done: str) -> None:
+        """Ask supervisord to apply the database; print what changed."""
+        try:
+            result = self.rpc.sync()
+        except (Fault, OSError) as exc:
+            detail = exc.faultString if isinstance(exc, Fault) else str(exc)
+            self.fail(f'scs: {done} in the database, but supervisord did not apply it: {detail}')
+            return
+        parts = [f'{key}: {", ".join(result[key])}' for key in ('added', 'changed', 'removed')
+                 if result[key]]
+        self.ctl.output(f'{done}; ' + ('; '.join(parts) if parts else 'nothing to apply'))
+        for name, error in sorted(result.get('errors', {}).items()):
+            self.fail(f'scs: node {name} kept its previous program: {error}')
+
+
+def make_scs_controllerplugin(controller, **config):
+    """Factory named in ``[ctlplugin:scs]``; extra keys are settings (see settings.py)."""
+    return ScsControllerPlugin(controller, **config)

@@ -1,0 +1,230 @@
+"""The ``scs`` XML-RPC namespace inside supervisord (``[rpcinterface:scs]``).
+
+Configure it with::
+
+    [rpcinterface:scs]
+    supervisor.rpcinterface_factory = scs_supervisor.rpcinterface:make_scs_rpcinterface
+    ; optional, else SCS_* environment variables, else defaults:
+    home = /var/lib/scs
+
+Methods never block supervisord: database work runs in a thread and the answer comes back
+through a deferred callback (see :mod:`.applier`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+
+from supervisor import events
+from supervisor.http import NOT_DONE_YET
+from supervisor.states import SupervisorStates, getProcessStateDescription
+from supervisor.xmlrpc import Faults as SupervisorFaults
+from supervisor.xmlrpc import RPCError
+
+from scs_supervisor import programs, validation
+from scs_supervisor.applier import Applier, ApplyError, Background
+from scs_supervisor.settings import Settings
+from scs_supervisor.store import NotFound, Unavailable, upgrade
+
+API_VERSION = '1.0'
+#: How often supervisord polls a pending answer, in seconds (a wake-up pipe cuts the wait).
+POLL_DELAY = 0.01
+
+
+class Faults:
+    """Fault codes of the ``scs`` namespace: 1100-1199, far from supervisor's (1-99)."""
+
+    DATABASE_UNAVAILABLE = 1101
+    NODE_NOT_FOUND = 1102
+    INVALID = 1103
+    REREAD_FAILED = 1104
+    RENDER_FAILED = 1105
+    INTERNAL = 1106
+
+
+def fault_name(code: int) -> str:
+    for name, value in vars(Faults).items():
+        if value == code:
+            return name
+    return 'UNKNOWN'
+
+
+class ScsFault(RPCError):
+    """An RPCError whose text names our own fault (supervisor's lookup only knows its own)."""
+
+    def __init__(self, code: int, extra: str):
+        super().__init__(code, extra)
+        self.text = f'{fault_name(code)}: {extra}'
+
+
+APPLY_FAULTS = {
+    'database': Faults.DATABASE_UNAVAILABLE,
+    'reread': Faults.REREAD_FAILED,
+    'render': Faults.RENDER_FAILED,
+    'internal': Faults.INTERNAL,
+}
+
+
+def xmlrpc_safe(value):
+    """XML-RPC has no None: use empty strings."""
+    if value is None:
+        return ''
+    if isinstance(value, dict):
+        return {str(k): xmlrpc_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [xmlrpc_safe(v) for v in value]
+    return value
+
+
+def deferred(poll):
+    """Wrap ``poll`` (returns NOT_DONE_YET until done) as supervisord's deferred callback."""
+    def callback():
+        return poll()
+    callback.delay = POLL_DELAY
+    assert isinstance(callback, types.FunctionType)
+    return callback
+
+
+class ScsNamespaceRPCInterface:
+    """Apply the database's nodes to supervisord and report their state."""
+
+    def __init__(self, supervisord, applier: Applier):
+        self.supervisord = supervisord
+        self.applier = applier
+
+    def _update(self, name: str) -> None:
+        if self.supervisord.options.mood < SupervisorStates.RUNNING:
+            raise RPCError(SupervisorFaults.SHUTDOWN_STATE)
+
+    def getAPIVersion(self):
+        """Return the version of the scs RPC API.
+
+        @return string version
+        """
+        self._update('getAPIVersion')
+        return API_VERSION
+
+    def sync(self):
+        """Render this agent's nodes from the database and apply them to supervisord.
+
+        Adds new groups, stops and removes deleted or disabled ones, and stops, removes and
+        re-adds changed ones.  Touches only scs-<name> groups.  One sync applies at a time.
+
+        @return struct result  {added: [names], changed: [names], removed: [names], errors: {}}
+        """
+        self._update('sync')
+        applier = self.applier
+        job = applier.submit()
+
+        def poll():
+            applier.poll()
+            if not job.done:
+                return NOT_DONE_YET
+            if job.error is not None:
+                raise ScsFault(APPLY_FAULTS[job.error.kind], str(job.error))
+            return xmlrpc_safe(job.result)
+
+        return deferred(poll)
+
+    def listNodes(self):
+        """Desired state of this agent's nodes with supervisord's state and pid of each.
+
+        @return array nodes  list of structs
+        """
+        self._update('listNodes')
+        agent = self.applier.settings.agent_id
+        return self._read(lambda store: store.list_nodes(agent),
+                          lambda nodes: [self._with_state(n) for n in nodes])
+
+    def getNode(self, name):
+        """Desired state of one node with supervisord's state and pid.
+
+        @param string name  the node name
+        @return struct node
+        """
+        self._update('getNode')
+        try:
+            validation.check_node_name(name)
+        except validation.ValidationError as exc:
+            raise ScsFault(Faults.INVALID, str(exc)) from None
+        return self._read(lambda store: store.get_node(name), self._with_state)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _read(self, query, finish):
+        """Run ``query(store)`` in a thread; answer ``finish(result)`` from the main loop."""
+        job = Background(lambda: query(self.applier.store), self.applier.waker)
+
+        def poll():
+            if not job.done:
+                return NOT_DONE_YET
+            if isinstance(job.error, Unavailable):
+                raise ScsFault(Faults.DATABASE_UNAVAILABLE, str(job.error))
+            if isinstance(job.error, NotFound):
+                raise ScsFault(Faults.NODE_NOT_FOUND, str(job.error))
+            if job.error is not None:
+                raise ScsFault(Faults.INTERNAL, f'{type(job.error).__name__}: {job.error}')
+            return xmlrpc_safe(finish(job.result))
+
+        return deferred(poll)
+
+    def _with_state(self, node: dict) -> dict:
+        """Add what supervisord knows of the node's process."""
+        group = self.supervisord.process_groups.get(programs.group_name(node['name']))
+        process = next(iter(group.processes.values()), None) if group else None
+        if process is None:
+            state, pid, uptime = 'ABSENT' if node['enabled'] else 'DISABLED', 0, 0
+        else:
+            state = getProcessStateDescription(process.get_state())
+            pid = process.pid or 0
+            uptime = int(time.time() - process.laststart) if pid and process.laststart else 0
+        return {**node, 'nodename': f'{node["name"]}@{os.uname().nodename}', 'state': state,
+                'pid': pid, 'uptime': uptime,
+                'render_error': self.applier.render_errors.get(node['name'], '')}
+
+
+#: One applier per supervisord object (the factory runs once per HTTP server and again on
+#: every reload, which builds a new supervisord object).
+_APPLIERS: dict[int, Applier] = {}
+
+
+def make_scs_rpcinterface(supervisord, **config):
+    """Factory named in ``[rpcinterface:scs]``; extra keys are settings (see settings.py)."""
+    key = id(supervisord)
+    applier = _APPLIERS.get(key)
+    if applier is None or applier.supervisord is not supervisord:
+        for old in _APPLIERS.values():
+            old.close()
+        _APPLIERS.clear()
+        applier = _APPLIERS[key] = start_applier(supervisord, Settings.load(os.environ, config))
+    return ScsNamespaceRPCInterface(supervisord, applier)
+
+
+def start_applier(supervisord, settings: Settings) -> Applier:
+    """Migrate the schema and bring the managed groups in line with the database.
+
+    Runs while supervisord starts, before it spawns any process, so groups can be replaced
+    directly.  A database outage here only logs: workers come up from the last rendered files.
+    """
+    logger = supervisord.options.logger
+    applier = Applier(supervisord, settings)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(applier.store.engine)
+        job = applier.sync_now()
+        if job.error is not None:
+            raise job.error
+        logger.info(f'scs: start-up sync {job.result}')
+    except (ApplyError, Unavailable, OSError) as exc:
+        logger.warn(f'scs: start-up sync skipped, running the last rendered programs: {exc}')
+    except Exception as exc:
+        # The schema upgrade can fail in many driver-specific ways; never keep supervisord down.
+        logger.error(f'scs: start-up sync failed: {type(exc).__name__}: {exc}')
+    finally:
+        # No database connection may cross supervisord's daemonizing fork.
+        applier.store.engine.dispose()
+    applier.start_waker()
+    events.subscribe(events.TickEvent, lambda event: applier.poll())
+    return applier

@@ -1,0 +1,253 @@
+"""Sessions and queries: the one place that speaks SQL.
+
+Every change validates first (:mod:`.validation`), then writes in one transaction and bumps the
+revision counter, so a poller can tell that something changed without reading every node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from kombu.utils.url import maybe_sanitize_url
+from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scs_supervisor import validation as v
+from scs_supervisor.models import Broker, Node, Queue, Revision
+from scs_supervisor.programs import ProgramSpec
+
+MIGRATIONS = Path(__file__).with_name('migrations')
+
+
+class StoreError(Exception):
+    """Base of the errors the store reports to callers."""
+
+
+class NotFound(StoreError):
+    """No row with that name."""
+
+
+class Conflict(StoreError):
+    """The name is taken, or the row is in use."""
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with short connect timeouts; SQLite in WAL mode with a busy timeout."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == 'sqlite':
+        if sa_url.database and sa_url.database != ':memory:':
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(sa_url, connect_args={'timeout': 10})
+
+        @event.listens_for(engine, 'connect')
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute('PRAGMA journal_mode=WAL')
+            cursor.execute('PRAGMA foreign_keys=ON')
+            cursor.close()
+
+        return engine
+    connect_args = {'connect_timeout': 5} if sa_url.get_backend_name() == 'postgresql' else {}
+    return create_engine(sa_url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (serialised across agents on PostgreSQL)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option('script_location', str(MIGRATIONS))
+    with engine.begin() as connection:
+        if engine.dialect.name == 'postgresql':
+            connection.execute(text('SELECT pg_advisory_xact_lock(7405321)'))
+        config.attributes['connection'] = connection
+        command.upgrade(config, 'head')
+
+
+class Store:
+    """Desired state of nodes, queues and brokers, behind plain-data methods."""
+
+    def __init__(self, engine: Engine, *, default_broker_url: str, concurrency_cap: int = 64):
+        self.engine = engine
+        self.default_broker_url = default_broker_url
+        self.concurrency_cap = concurrency_cap
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings) -> Store:
+        return cls(make_engine(settings.database_url),
+                   default_broker_url=settings.broker_url,
+                   concurrency_cap=settings.concurrency_cap)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction; database outages become :class:`Unavailable`."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except (OperationalError, SAInterfaceError) as exc:
+            raise Unavailable(f'database unavailable: {exc.orig or exc}'.splitlines()[0]) \
+                from exc
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def revision(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+
+    def program_specs(self, agent: str) -> list[ProgramSpec]:
+        """The enabled nodes of ``agent`` as plain data for the program generator."""
+        with self.session() as s:
+            nodes = s.scalars(select(Node).where(Node.agent == agent, Node.enabled)
+                              .order_by(Node.name)).all()
+            return [self._spec(node) for node in nodes]
+
+    def list_nodes(self, agent: str | None = None) -> list[dict]:
+        with self.session() as s:
+            query = select(Node).order_by(Node.name)
+            if agent is not None:
+                query = query.where(Node.agent == agent)
+            return [self._node_dict(n) for n in s.scalars(query).all()]
+
+    def get_node(self, name: str) -> dict:
+        with self.session() as s:
+            return self._node_dict(self._node(s, name))
+
+    # -- changing nodes ----------------------------------------------------------------------
+
+    def create_node(self, agent: str, name: str, fields: Mapping) -> dict:
+        """Create a node of ``agent``; missing fields take :data:`~.validation.NODE_DEFAULTS`."""
+        name = v.check_node_name(name)
+        clean = v.check_node_fields({**v.NODE_DEFAULTS, **fields}, self.concurrency_cap)
+        try:
+            with self.session() as s:
+                if s.scalar(select(Node.id).where(Node.name == name)) is not None:
+                    raise Conflict(f'node {name} already exists')
+                node = Node(name=name, agent=agent)
+                self._apply(s, node, clean)
+                s.add(node)
+                s.flush()
+                self._bump(s)
+                return self._node_dict(node)
+        except IntegrityError:
+            raise Conflict(f'node {name} already exists') from None
+
+    def update_node(self, name: str, changes: Mapping) -> dict:
+        """Change some fields of a node; the result is validated as a whole."""
+        with self.session() as s:
+            node = self._node(s, name)
+            current = self._fields(node)
+            clean = v.check_node_fields({**current, **changes}, self.concurrency_cap)
+            self._apply(s, node, clean)
+            self._bump(s)
+            s.flush()
+            return self._node_dict(node)
+
+    def add_queue(self, name: str, queue: str) -> dict:
+        current = self.get_node(name)['queues']
+        return self.update_node(name, {'queues': current + [v.check_queue_name(queue)]})
+
+    def remove_queue(self, name: str, queue: str) -> dict:
+        current = self.get_node(name)['queues']
+        if queue not in current:
+            raise NotFound(f'node {name} does not consume queue {queue}')
+        return self.update_node(name, {'queues': [q for q in current if q != queue]})
+
+    def delete_node(self, name: str) -> None:
+        with self.session() as s:
+            s.delete(self._node(s, name))
+            self._bump(s)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _node(session: Session, name: str) -> Node:
+        node = session.scalar(select(Node).where(Node.name == name))
+        if node is None:
+            raise NotFound(f'no node named {name}')
+        return node
+
+    @staticmethod
+    def _bump(session: Session) -> None:
+        done = session.execute(update(Revision).where(Revision.id == 1)
+                               .values(value=Revision.value + 1))
+        if done.rowcount == 0:
+            session.add(Revision(id=1, value=1))
+
+    def _apply(self, session: Session, node: Node, clean: Mapping) -> None:
+        node.set_queues([self._queue(session, q) for q in clean['queues']])
+        node.broker = self._broker(session, clean['broker'])
+        for field in ('min_concurrency', 'max_concurrency', 'pool', 'app', 'loglevel',
+                      'directory', 'env', 'enabled'):
+            setattr(node, field, clean[field])
+
+    @staticmethod
+    def _queue(session: Session, name: str) -> Queue:
+        queue = session.scalar(select(Queue).where(Queue.name == name))
+        if queue is None:
+            queue = Queue(name=name, exchange=name, exchange_type='direct', routing_key=name,
+                          options={})
+            session.add(queue)
+        return queue
+
+    @staticmethod
+    def _broker(session: Session, value: str | None) -> Broker | None:
+        """A broker row by name, or by URL (found or created, named ``broker-<n>``)."""
+        if value is None:
+            return None
+        if '://' not in value:
+            broker = session.scalar(select(Broker).where(Broker.name == value))
+            if broker is None:
+                raise v.ValidationError('broker', f'no broker named {value}')
+            return broker
+        broker = session.scalar(select(Broker).where(Broker.url == value))
+        if broker is None:
+            count = len(session.scalars(select(Broker.id)).all())
+            broker = Broker(name=f'broker-{count + 1}', url=value)
+            session.add(broker)
+        return broker
+
+    @staticmethod
+    def _fields(node: Node) -> dict:
+        return {
+            'queues': [q.name for q in node.queues],
+            'min_concurrency': node.min_concurrency,
+            'max_concurrency': node.max_concurrency,
+            'pool': node.pool,
+            'app': node.app,
+            'broker': node.broker.name if node.broker else None,
+            'loglevel': node.loglevel,
+            'directory': node.directory,
+            'env': dict(node.env or {}),
+            'enabled': node.enabled,
+        }
+
+    def _spec(self, node: Node) -> ProgramSpec:
+        return ProgramSpec(
+            name=node.name, queues=tuple(q.name for q in node.queues),
+            min_concurrency=node.min_concurrency, max_concurrency=node.max_concurrency,
+            pool=node.pool, loglevel=node.loglevel, app=node.app,
+            broker_url=node.broker.url if node.broker else self.default_broker_url,
+            directory=node.directory, env=tuple(sorted((node.env or {}).items())))
+
+    def _node_dict(self, node: Node) -> dict:
+        """A node as the user sees it: desired state, broker URL masked."""
+        url = node.broker.url if node.broker else self.default_broker_url
+        return {
+            'name': node.name,
+            'agent': node.agent,
+            **self._fields(node),
+            'broker_url': maybe_sanitize_url(url),
+            'created_at': node.created_at.isoformat() if node.created_at else None,
+            'updated_at': node.updated_at.isoformat() if node.updated_at else None,
+        }
