@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from scs_supervisor.settings import Settings, SettingsError
-from scs_supervisor.store import Store, StoreError, upgrade
+from scs_supervisor.store import Store, StoreError, Unavailable, upgrade
 
 EXAMPLE_NODE = 'example'
 EXAMPLE_APP = 'scs_supervisor.example'
@@ -98,6 +98,10 @@ def prepare(settings: Settings, example: bool) -> Path:
             store.create_node(settings.agent_id, EXAMPLE_NODE, {
                 'queues': [EXAMPLE_QUEUE], 'app': EXAMPLE_APP,
                 'min_concurrency': 1, 'max_concurrency': 2})
+    except Unavailable as exc:
+        # An outage must not keep the workers down: they run from the last rendered files.
+        print(f'scs-agent: warning: starting with the last rendered programs: {exc}',
+              file=sys.stderr)
     finally:
         store.engine.dispose()
     conf = settings.home / 'supervisord.conf'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -27,16 +28,30 @@ from scs_supervisor import programs
 from scs_supervisor.store import Store, Unavailable
 from scs_supervisor.syncplan import SyncPlan, plan_sync
 
+#: Groups added per pass of supervisord's loop (each is spawned in the pass after).
+ADD_BATCH = 2
+
 
 class Waker(asyncore.file_dispatcher):
-    """A pipe in supervisord's socket map: a byte written from any thread wakes the loop."""
+    """A pipe in supervisord's socket map: a byte written from any thread wakes the loop.
 
-    def __init__(self):
+    supervisord polls a deferred answer only once its ``delay`` has passed since the last poll,
+    so a wake-up that comes sooner would be lost until the next event (up to a second).  The
+    waker therefore keeps the loop turning for ``linger`` seconds after each wake-up.
+    """
+
+    def __init__(self, linger: float = 0.02):
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         super().__init__(self._read_fd)
+        self.linger = linger
+        self._until = 0.0
 
     def wake(self) -> None:
+        self._until = time.monotonic() + self.linger
+        self._kick()
+
+    def _kick(self) -> None:
         try:
             os.write(self._write_fd, b'.')
         except BlockingIOError:
@@ -53,6 +68,8 @@ class Waker(asyncore.file_dispatcher):
             self.recv(4096)
         except OSError:
             pass
+        if time.monotonic() < self._until:
+            self._kick()
 
     def close(self) -> None:
         super().close()
@@ -191,6 +208,7 @@ class Job:
         self.background: Background | None = None
         self.plan: SyncPlan | None = None
         self.stopping: dict[str, Any] = {}
+        self.adding: deque[Any] = deque()
         self.done = False
         self.result: dict | None = None
         self.error: ApplyError | None = None
@@ -221,7 +239,8 @@ class Job:
             self.plan = applier.reread()
             self._begin()
         self._collect_stopped()
-        if self.stopping:
+        self._add_some()
+        if self.stopping or self.adding:
             return None
         result = self.plan.as_result()
         result['errors'] = dict(applier.render_errors)
@@ -242,9 +261,7 @@ class Job:
 
     def _begin(self) -> None:
         supervisord, applier, plan = self.applier.supervisord, self.applier, self.plan
-        for name in plan.add:
-            supervisord.add_process_group(applier.configs[name])
-            applier.logger.info(f'scs: added group {name}')
+        self.adding.extend(applier.configs[name] for name in plan.add)
         for name in plan.remove + plan.change:
             group = supervisord.process_groups.get(name)
             if group is None:
@@ -265,5 +282,18 @@ class Job:
             if new_config is None:
                 logger.info(f'scs: removed group {name}')
             else:
-                supervisord.add_process_group(new_config)
-                logger.info(f'scs: restarted group {name} with its new config')
+                self.adding.append(new_config)
+
+    def _add_some(self) -> None:
+        """Add at most :data:`ADD_BATCH` groups in this pass of the loop.
+
+        supervisord spawns every new group's process in the pass that follows; forking dozens
+        of workers in one pass would keep it from answering anyone for seconds.
+        """
+        applier = self.applier
+        for _ in range(min(ADD_BATCH, len(self.adding))):
+            config = self.adding.popleft()
+            applier.supervisord.add_process_group(config)
+            applier.logger.info(f'scs: applied group {config.name}')
+        if self.adding and applier.waker is not None:
+            applier.waker.wake()

@@ -67,11 +67,24 @@ def upgrade(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option('script_location', str(MIGRATIONS))
-    with engine.begin() as connection:
-        if engine.dialect.name == 'postgresql':
-            connection.execute(text('SELECT pg_advisory_xact_lock(7405321)'))
-        config.attributes['connection'] = connection
-        command.upgrade(config, 'head')
+    try:
+        with engine.begin() as connection:
+            if engine.dialect.name == 'postgresql':
+                connection.execute(text('SELECT pg_advisory_xact_lock(7405321)'))
+            config.attributes['connection'] = connection
+            command.upgrade(config, 'head')
+    except OUTAGES as exc:
+        raise unavailable(exc) from exc
+
+
+#: Driver errors that mean "the database cannot be reached", not "the query is wrong".
+OUTAGES = (OperationalError, SAInterfaceError)
+
+
+def unavailable(exc: Exception) -> Unavailable:
+    """An :class:`Unavailable` with the driver's first line (never the URL or password)."""
+    return Unavailable(f'database unavailable: {getattr(exc, "orig", None) or exc}'
+                       .splitlines()[0])
 
 
 class Store:
@@ -95,9 +108,8 @@ class Store:
         try:
             with self._sessions() as session, session.begin():
                 yield session
-        except (OperationalError, SAInterfaceError) as exc:
-            raise Unavailable(f'database unavailable: {exc.orig or exc}'.splitlines()[0]) \
-                from exc
+        except OUTAGES as exc:
+            raise unavailable(exc) from exc
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from supervisor.options import ServerOptions
 
@@ -37,3 +39,27 @@ def test_settings_from_environment_and_section(tmp_path):
         Settings.load(environ={}, section={'bogus': '1'})
     with pytest.raises(SettingsError, match='stopwaitsecs must be an integer'):
         Settings.load(environ={}, section={'stopwaitsecs': 'x'})
+
+
+CONF = Path(__file__).resolve().parents[2] / 'conf'
+
+
+def test_shipped_supervisord_conf_parses(tmp_path, monkeypatch):
+    monkeypatch.setenv('SCS_HOME', str(tmp_path))
+    (tmp_path / 'logs').mkdir()
+    options = ServerOptions()
+    options.realize(['-c', str(CONF / 'supervisord.conf')])
+    assert [p[0] for p in options.rpcinterface_factories] == ['supervisor', 'scs']
+    assert options.serverurl == f'unix://{tmp_path}/supervisor.sock'
+
+
+def test_shipped_snippet_parses_when_included(tmp_path):
+    (tmp_path / 'logs').mkdir()
+    main = tmp_path / 'supervisord.conf'
+    main.write_text(f'[supervisord]\nlogfile={tmp_path}/logs/s.log\n'
+                    f'[unix_http_server]\nfile={tmp_path}/s.sock\n'
+                    f'[include]\nfiles={CONF / "scs.conf"}\n')
+    options = ServerOptions()
+    options.realize(['-c', str(main)])
+    [scs] = [p for p in options.rpcinterface_factories if p[0] == 'scs']
+    assert scs[2] == {'home': '/var/lib/scs'}
