@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from scs_supervisor.rpcinterface import Faults
-from tests.integration.conftest import pid_alive, wait_for
+from tests.integration.conftest import pid_alive
 
 
 def set_connections(url: str, allowed: bool) -> None:
