@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from scs_supervisor.settings import Settings, SettingsError
+from scs_supervisor.settings import ENVIRONMENT, Settings, SettingsError
 from scs_supervisor.store import Store, StoreError, Unavailable, upgrade
 
 EXAMPLE_NODE = 'example'
@@ -66,9 +66,32 @@ serverurl = unix://{paths['socket']}
 supervisor.ctl_factory = scs_supervisor.ctl:make_scs_controllerplugin
 {section}
 
+[eventlistener:scs_listener]
+command = {config_value('listener', str(Path(sys.executable).with_name('scs-listener')))}
+events = PROCESS_STATE,TICK_5,REMOTE_COMMUNICATION
+buffer_size = 1024
+autorestart = true
+startsecs = 1
+stdout_logfile = NONE
+stderr_logfile = {paths['logs']}/scs-listener.log
+stderr_logfile_maxbytes = 10MB
+stderr_logfile_backups = 3
+environment = {listener_environment(settings)}
+
 [include]
 files = {paths['programs']}/*.conf
 """
+
+
+def listener_environment(settings: Settings) -> str:
+    """The settings as the listener's ``environment=`` value (the file is private: 0600)."""
+    pairs = []
+    for env_name, field in ENVIRONMENT.items():
+        value = config_value(field, str(getattr(settings, field)))
+        if any(ch in value for ch in '"\\'):
+            raise SettingsError(f'{field} may not hold quotes or backslashes')
+        pairs.append(f'{env_name}="{value}"')
+    return ','.join(pairs)
 
 
 def parse_args(argv):

@@ -14,6 +14,7 @@ Only one sync applies at a time; later ones wait their turn.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -22,11 +23,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from supervisor import events
 from supervisor.medusa import asyncore_25 as asyncore
 
 from scs_supervisor import programs
 from scs_supervisor.store import Store, Unavailable
-from scs_supervisor.syncplan import SyncPlan, plan_sync
+from scs_supervisor.syncplan import SyncPlan, is_live_change, plan_sync
 
 #: Groups added per pass of supervisord's loop (each is spawned in the pass after).
 ADD_BATCH = 2
@@ -166,8 +168,31 @@ class Applier:
             self.logger.warn(f'scs: {warning}')
         added, changed, removed = self.supervisord.diff_to_active()
         self.configs = {c.name: c for c in added + changed}
+        live = [c.name for c in changed if self._takes_live(c)]
         return plan_sync([c.name for c in added], [c.name for c in changed],
-                         [c.name for c in removed])
+                         [c.name for c in removed], live)
+
+    def _takes_live(self, new) -> bool:
+        """Can the running group take ``new`` without a restart (only -Q or --autoscale)?"""
+        group = self.supervisord.process_groups.get(new.name)
+        if group is None or len(new.process_configs) != 1:
+            return False
+        [old], [candidate] = group.config.process_configs, new.process_configs
+        if not is_live_change(old.command, candidate.command):
+            return False
+        same = copy.copy(candidate)
+        same.command = old.command
+        return same == old and new.priority == group.config.priority
+
+    def reconfigure(self, name: str) -> None:
+        """Give a running group its new config in place; the loop applies it by remote control."""
+        group, new = self.supervisord.process_groups[name], self.configs[name]
+        new.after_setuid()
+        group.config = new
+        [config] = new.process_configs
+        for process in group.processes.values():
+            process.config = config
+        self.logger.info(f'scs: reconfigured group {name} in place')
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -262,6 +287,11 @@ class Job:
     def _begin(self) -> None:
         supervisord, applier, plan = self.applier.supervisord, self.applier, self.plan
         self.adding.extend(applier.configs[name] for name in plan.add)
+        for name in plan.live:
+            applier.reconfigure(name)
+        if plan.live:
+            # Wake the supervisor loop (our event listener): it applies the change now.
+            events.notify(events.RemoteCommunicationEvent('scs', ' '.join(plan.live)))
         for name in plan.remove + plan.change:
             group = supervisord.process_groups.get(name)
             if group is None:

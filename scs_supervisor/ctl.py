@@ -10,6 +10,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from xmlrpc.client import Fault
 
 from supervisor.supervisorctl import ControllerPluginBase, LSBInitExitStatuses
@@ -20,9 +21,10 @@ from scs_supervisor.store import Conflict, NotFound, Store, StoreError
 
 NULLABLE = ('app', 'broker', 'directory')
 SHOW_FIELDS = ('name', 'nodename', 'state', 'pid', 'uptime', 'enabled', 'queues',
-               'min_concurrency', 'max_concurrency', 'pool', 'app', 'broker', 'broker_url',
-               'loglevel', 'directory', 'env', 'agent', 'created_at', 'updated_at',
-               'render_error')
+               'consuming', 'min_concurrency', 'max_concurrency', 'autoscaler', 'pool', 'app',
+               'broker', 'broker_url', 'loglevel', 'directory', 'env', 'agent', 'last_pong',
+               'missed_pings', 'restarts', 'failed', 'last_error', 'render_error',
+               'created_at', 'updated_at', 'observed_at')
 
 
 class UsageError(Exception):
@@ -79,6 +81,7 @@ def build_parser() -> Parser:
     for name in ('disable', 'enable', 'delete'):
         sub.add_parser(name, add_help=False).add_argument('name')
     sub.add_parser('sync', add_help=False)
+    sub.add_parser('status', add_help=False).add_argument('--json', action='store_true')
     return parser
 
 
@@ -100,6 +103,30 @@ def from_rpc(node: dict) -> dict:
     return {k: (None if k in NULLABLE and v == '' else v) for k, v in node.items()}
 
 
+def format_status(status: dict) -> str:
+    """The agent as ``scs status`` shows it."""
+    now = time.time()
+    tick = status.get('last_tick') or {}
+    lines = [f'agent:      {status.get("agent")}']
+    if not tick:
+        return '\n'.join(lines + ['loop:       no tick recorded yet (is scs_listener running?)'])
+    lines.append(f'last tick:  {ago(tick.get("at"), now)}, took {tick.get("duration")}s, '
+                 f'{tick.get("round_trips")} broker round trips, #{tick.get("count")}')
+    database = status.get('database_error') or 'ok'
+    lines.append(f'database:   {database}')
+    for url, broker in sorted((status.get('brokers') or {}).items()):
+        state = 'up' if broker.get('up') else 'DOWN'
+        extra = []
+        if broker.get('revived_at'):
+            extra.append(f'revived {ago(broker["revived_at"], now)}')
+        if broker.get('paused'):
+            extra.append('repairs paused')
+        if broker.get('last_error'):
+            extra.append(broker['last_error'])
+        lines.append(f'broker:     {url} {state}' + (f' ({"; ".join(extra)})' if extra else ''))
+    return '\n'.join(lines)
+
+
 def format_table(nodes: list[dict]) -> str:
     rows = [('NAME', 'STATE', 'PID', 'CONCURRENCY', 'POOL', 'QUEUES')]
     for n in nodes:
@@ -111,11 +138,22 @@ def format_table(nodes: list[dict]) -> str:
                      + r[-1] for r in rows)
 
 
+def ago(epoch, now: float | None = None) -> str:
+    if not epoch:
+        return 'never'
+    return f'{(now or time.time()) - float(epoch):.1f}s ago'
+
+
 def format_node(node: dict) -> str:
     lines = []
     for field in SHOW_FIELDS:
         value = node.get(field)
-        if isinstance(value, list):
+        if field == 'last_pong':
+            value = ago(value)
+        elif field == 'autoscaler' and isinstance(value, dict):
+            value = (f'current {value.get("current", "?")}, min {value.get("min")}, '
+                     f'max {value.get("max")}')
+        elif isinstance(value, list):
             value = ','.join(value)
         elif isinstance(value, dict):
             value = ' '.join(f'{k}={v}' for k, v in value.items())
@@ -148,7 +186,8 @@ class ScsControllerPlugin(ControllerPluginBase):
             'scs set NAME [same options]              change a node\n'
             'scs add-queue NAME QUEUE | remove-queue NAME QUEUE\n'
             'scs disable NAME | enable NAME | delete NAME\n'
-            'scs sync                                 apply the database to supervisord')
+            'scs sync                                 apply the database to supervisord\n'
+            'scs status [--json]                      brokers, pauses and the last loop tick')
 
     def do_scs(self, arg):
         """Manage Celery nodes: scs list|show|create|set|add-queue|remove-queue|disable|
@@ -218,6 +257,10 @@ class ScsControllerPlugin(ControllerPluginBase):
         self.store.delete_node(validation.check_node_name(args.name))
         self.apply(f'deleted node {args.name}')
 
+    def cmd_status(self, args):
+        status = self.rpc.getStatus()
+        self.ctl.output(json.dumps(status, indent=2) if args.json else format_status(status))
+
     def cmd_sync(self, args):
         self.apply('synced')
 
@@ -229,8 +272,8 @@ class ScsControllerPlugin(ControllerPluginBase):
             detail = exc.faultString if isinstance(exc, Fault) else str(exc)
             self.fail(f'scs: {done} in the database, but supervisord did not apply it: {detail}')
             return
-        parts = [f'{key}: {", ".join(result[key])}' for key in ('added', 'changed', 'removed')
-                 if result[key]]
+        parts = [f'{key}: {", ".join(result[key])}' for key in
+                 ('added', 'changed', 'removed', 'reconfigured') if result.get(key)]
         self.ctl.output(f'{done}; ' + ('; '.join(parts) if parts else 'nothing to apply'))
         for name, error in sorted(result.get('errors', {}).items()):
             self.fail(f'scs: node {name} kept its previous program: {error}')

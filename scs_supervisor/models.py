@@ -109,3 +109,26 @@ class Revision(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
+
+
+class NodeStatus(Base):
+    """What the supervisor loop last observed of a node (written by the node's agent)."""
+
+    __tablename__ = 'scs_node_status'
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(255))
+    observed: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    onupdate=utcnow)
+
+
+class AgentStatus(Base):
+    """The supervisor loop's own state: brokers up or down, pauses, tick duration."""
+
+    __tablename__ = 'scs_agent_status'
+
+    agent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    observed: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    onupdate=utcnow)

@@ -151,6 +151,16 @@ class ScsNamespaceRPCInterface:
             raise ScsFault(Faults.INVALID, str(exc)) from None
         return self._read(lambda store: store.get_node(name), self._with_state)
 
+    def getStatus(self):
+        """The supervisor loop's view of this agent: brokers, pauses, last tick.
+
+        @return struct status
+        """
+        self._update('getStatus')
+        agent = self.applier.settings.agent_id
+        return self._read(lambda store: store.agent_status(agent),
+                          lambda status: {'agent': agent, **status})
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _read(self, query, finish):

@@ -23,9 +23,17 @@ ENVIRONMENT = {
     'SCS_CONCURRENCY_CAP': 'concurrency_cap',
     'SCS_STOPWAITSECS': 'stopwaitsecs',
     'SCS_STARTSECS': 'startsecs',
+    'SCS_TICK_INTERVAL': 'tick_interval',
+    'SCS_MISSED_PINGS': 'missed_pings',
+    'SCS_WAIT_AFTER_BROKER_REVIVED': 'wait_after_broker_revived',
+    'SCS_RESTART_LIMIT': 'restart_limit',
+    'SCS_RESTART_WINDOW': 'restart_window',
+    'SCS_CONTROL_TIMEOUT': 'control_timeout',
 }
 
-INT_FIELDS = ('concurrency_cap', 'stopwaitsecs', 'startsecs')
+INT_FIELDS = ('concurrency_cap', 'stopwaitsecs', 'startsecs', 'missed_pings', 'restart_limit')
+FLOAT_FIELDS = ('tick_interval', 'wait_after_broker_revived', 'restart_window',
+                'control_timeout')
 
 
 class SettingsError(ValueError):
@@ -48,6 +56,14 @@ class Settings:
     concurrency_cap: int = 64
     stopwaitsecs: int = 600
     startsecs: int = 2
+    #: The supervisor loop: seconds between ticks, pings a worker may miss before it is
+    #: restarted, seconds to wait after a broker comes back, restarts allowed per window.
+    tick_interval: float = 5.0
+    missed_pings: int = 3
+    wait_after_broker_revived: float = 35.0
+    restart_limit: int = 1
+    restart_window: float = 60.0
+    control_timeout: float = 2.0
 
     @property
     def programs_dir(self) -> Path:
@@ -82,16 +98,18 @@ class Settings:
     def from_values(cls, values: Mapping[str, str]) -> Settings:
         """Fill in defaults for whatever ``values`` leaves out."""
         home = Path(values.get('home') or './var').expanduser().absolute()
-        ints = {}
-        for field in INT_FIELDS:
+        numbers = {}
+        for field in INT_FIELDS + FLOAT_FIELDS:
             if field in values:
+                kind = int if field in INT_FIELDS else float
                 try:
-                    ints[field] = int(values[field])
+                    numbers[field] = kind(values[field])
                 except ValueError:
-                    raise SettingsError(f'{field} must be an integer, got {values[field]!r}') \
+                    noun = 'an integer' if kind is int else 'a number'
+                    raise SettingsError(f'{field} must be {noun}, got {values[field]!r}') \
                         from None
-                if ints[field] < 1:
-                    raise SettingsError(f'{field} must be at least 1')
+                if not 0 < numbers[field] < 1e6:
+                    raise SettingsError(f'{field} must be positive')
         from scs_supervisor.transport import embedded_broker_url
 
         return cls(
@@ -100,7 +118,7 @@ class Settings:
             broker_url=values.get('broker_url') or embedded_broker_url(home / 'broker'),
             agent_id=values.get('agent_id') or socket.gethostname(),
             celery_bin=values.get('celery_bin') or str(Path(sys.executable).with_name('celery')),
-            **ints,
+            **numbers,
         )
 
     def as_section(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ revision counter, so a poller can tell that something changed without reading ev
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -18,10 +19,15 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scs_supervisor import validation as v
-from scs_supervisor.models import Broker, Node, Queue, Revision
+from scs_supervisor.models import AgentStatus, Broker, Node, NodeStatus, Queue, Revision
 from scs_supervisor.programs import ProgramSpec
+from scs_supervisor.reconcile import DesiredNode, QueueDecl
 
 MIGRATIONS = Path(__file__).with_name('migrations')
+
+#: What ``scs show`` reports of the loop's observations when it has none yet.
+OBSERVED_DEFAULTS = {'last_pong': None, 'consuming': None, 'autoscaler': None, 'restarts': 0,
+                     'missed_pings': 0, 'last_error': '', 'failed': '', 'observed_at': None}
 
 
 class StoreError(Exception):
@@ -124,16 +130,51 @@ class Store:
                               .order_by(Node.name)).all()
             return [self._spec(node) for node in nodes]
 
+    def desired_nodes(self, agent: str) -> list[DesiredNode]:
+        """The enabled nodes of ``agent`` as the supervisor loop compares them."""
+        host = socket.gethostname()
+        with self.session() as s:
+            nodes = s.scalars(select(Node).where(Node.agent == agent, Node.enabled)
+                              .order_by(Node.name)).all()
+            return [DesiredNode(
+                name=n.name, nodename=f'{n.name}@{host}',
+                broker_url=n.broker.url if n.broker else self.default_broker_url,
+                queues=tuple(QueueDecl(q.name, q.exchange, q.exchange_type, q.routing_key,
+                                       tuple(sorted((q.options or {}).items())))
+                             for q in n.queues),
+                min_concurrency=n.min_concurrency, max_concurrency=n.max_concurrency,
+                pool=n.pool) for n in nodes]
+
     def list_nodes(self, agent: str | None = None) -> list[dict]:
         with self.session() as s:
             query = select(Node).order_by(Node.name)
             if agent is not None:
                 query = query.where(Node.agent == agent)
-            return [self._node_dict(n) for n in s.scalars(query).all()]
+            nodes = s.scalars(query).all()
+            statuses = {st.name: st for st in s.scalars(
+                select(NodeStatus).where(NodeStatus.name.in_([n.name for n in nodes])))}
+            return [self._node_dict(n, statuses.get(n.name)) for n in nodes]
 
     def get_node(self, name: str) -> dict:
         with self.session() as s:
-            return self._node_dict(self._node(s, name))
+            node = self._node(s, name)
+            return self._node_dict(node, s.get(NodeStatus, name))
+
+    # -- what the loop observed --------------------------------------------------------------
+
+    def record_status(self, agent: str, nodes: Mapping[str, dict], observed: dict) -> None:
+        """Store the loop's observations of some nodes and of the agent itself."""
+        with self.session() as s:
+            for name, values in nodes.items():
+                s.merge(NodeStatus(name=name, agent=agent, observed=values))
+            s.merge(AgentStatus(agent=agent, observed=observed))
+
+    def agent_status(self, agent: str) -> dict:
+        with self.session() as s:
+            status = s.get(AgentStatus, agent)
+            if status is None:
+                return {}
+            return {**status.observed, 'updated_at': status.updated_at.isoformat()}
 
     # -- changing nodes ----------------------------------------------------------------------
 
@@ -252,10 +293,15 @@ class Store:
             broker_url=node.broker.url if node.broker else self.default_broker_url,
             directory=node.directory, env=tuple(sorted((node.env or {}).items())))
 
-    def _node_dict(self, node: Node) -> dict:
-        """A node as the user sees it: desired state, broker URL masked."""
+    def _node_dict(self, node: Node, status: NodeStatus | None = None) -> dict:
+        """A node as the user sees it: desired state, broker URL masked, loop observations."""
         url = node.broker.url if node.broker else self.default_broker_url
+        observed = dict(OBSERVED_DEFAULTS)
+        if status is not None:
+            observed.update({k: v for k, v in status.observed.items() if k in observed})
+            observed['observed_at'] = status.updated_at.isoformat()
         return {
+            **observed,
             'name': node.name,
             'agent': node.agent,
             **self._fields(node),

@@ -7,6 +7,7 @@ about them.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Iterable
 
 from scs_supervisor.programs import GROUP_PREFIX, is_managed_group
@@ -19,20 +20,51 @@ class SyncPlan:
     add: tuple[str, ...] = ()
     change: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
+    #: Changed groups whose running worker can take the change live (queues, autoscale).
+    live: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.add or self.change or self.remove)
+        return bool(self.add or self.change or self.remove or self.live)
 
     def as_result(self) -> dict[str, list[str]]:
         """Node names per action, as ``scs.sync()`` reports them."""
         def nodes(groups):
             return sorted(g[len(GROUP_PREFIX):] for g in groups)
         return {'added': nodes(self.add), 'changed': nodes(self.change),
-                'removed': nodes(self.remove)}
+                'removed': nodes(self.remove), 'reconfigured': nodes(self.live)}
 
 
-def plan_sync(added: Iterable[str], changed: Iterable[str], removed: Iterable[str]) -> SyncPlan:
-    """Keep only the managed groups of a reread's ``(added, changed, removed)`` names."""
+def plan_sync(added: Iterable[str], changed: Iterable[str], removed: Iterable[str],
+              live: Iterable[str] = ()) -> SyncPlan:
+    """Keep only the managed groups of a reread's ``(added, changed, removed)`` names.
+
+    ``live`` names the changed groups that differ only in what a running worker can change
+    by remote control; they are reconfigured instead of restarted.
+    """
     def managed(names):
         return tuple(sorted(n for n in names if is_managed_group(n)))
-    return SyncPlan(add=managed(added), change=managed(changed), remove=managed(removed))
+    live = set(live)
+    return SyncPlan(add=managed(added), change=managed(set(changed) - live),
+                    remove=managed(removed), live=managed(set(changed) & live))
+
+
+def live_arguments(argv: list[str]) -> list[str]:
+    """``argv`` with the values remote control can change (queues, autoscale) blanked."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            out.append('<queues>')
+            skip = False
+        elif arg == '-Q':
+            out.append(arg)
+            skip = True
+        elif arg.startswith('--autoscale='):
+            out.append('--autoscale=<live>')
+        else:
+            out.append(arg)
+    return out
+
+
+def is_live_change(old_command: str, new_command: str) -> bool:
+    """True when two worker commands differ only in queues or autoscale bounds."""
+    return live_arguments(shlex.split(old_command)) == live_arguments(shlex.split(new_command))

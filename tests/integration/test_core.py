@@ -56,12 +56,22 @@ def run_flow(agent, tmp_path):
     finally:
         client.close()
 
-    # Changing one node's max restarts only that node.
-    assert agent.scs('set', 'n1', '--max', '3').strip() == 'updated node n1; changed: n1'
+    # Queues and autoscale bounds of a prefork node change live: no restart at all.
+    assert agent.scs('set', 'n1', '--max', '3').strip() == 'updated node n1; reconfigured: n1'
+    wait_for(lambda: (agent.node('n1')['autoscaler'] or {}).get('max') == 3, 30,
+             message='n1 autoscaler max 3')
+    assert agent.wait_running('n1', 'n2') == pids
+
+    # Any other change restarts only that node.
+    assert agent.scs('set', 'n1', '--loglevel', 'DEBUG').strip() == \
+        'updated node n1; changed: n1'
     new = agent.wait_running('n1', 'n2')
     assert new['n1'] != pids['n1'] and not pid_alive(pids['n1'])
     assert new['n2'] == pids['n2']
-    assert agent.node('n1')['max_concurrency'] == 3
+    assert agent.scs('set', 'n2', '--max', '2').strip() == 'updated node n2; changed: n2'
+    after = agent.wait_running('n1', 'n2')
+    assert after['n1'] == new['n1'] and after['n2'] != new['n2']
+    assert agent.node('n1')['loglevel'] == 'DEBUG'
 
     # Disable stops it and removes its section; enable brings it back.
     assert agent.scs('disable', 'n1').strip() == 'disabled node n1; removed: n1'

@@ -1,11 +1,30 @@
-from scs_supervisor.syncplan import SyncPlan, plan_sync
+from scs_supervisor.syncplan import SyncPlan, is_live_change, plan_sync
 
 
 def test_plan_keeps_only_managed_groups():
-    plan = plan_sync(['scs-b', 'other', 'scs-a'], ['scs-c', 'scs_http'], ['hand', 'scs-d'])
-    assert plan == SyncPlan(add=('scs-a', 'scs-b'), change=('scs-c',), remove=('scs-d',))
-    assert plan.as_result() == {'added': ['a', 'b'], 'changed': ['c'], 'removed': ['d']}
+    plan = plan_sync(['scs-b', 'other', 'scs-a'], ['scs-c', 'scs_http', 'scs-e'],
+                     ['hand', 'scs-d'], live=['scs-e', 'scs_http'])
+    assert plan == SyncPlan(add=('scs-a', 'scs-b'), change=('scs-c',), remove=('scs-d',),
+                            live=('scs-e',))
+    assert plan.as_result() == {'added': ['a', 'b'], 'changed': ['c'], 'removed': ['d'],
+                                'reconfigured': ['e']}
 
 
 def test_empty_plan_is_false():
     assert not plan_sync([], ['other'], ['x'])
+
+
+BASE = "/v/celery -A app worker -n w@%h -Q a,b -P prefork -l INFO --autoscale=4,1 -x"
+
+
+def test_queue_and_autoscale_changes_are_live():
+    assert is_live_change(BASE, BASE.replace('-Q a,b', '-Q a,b,c'))
+    assert is_live_change(BASE, BASE.replace('--autoscale=4,1', '--autoscale=8,2'))
+
+
+def test_other_changes_need_a_restart():
+    assert not is_live_change(BASE, BASE.replace('-l INFO', '-l DEBUG'))
+    assert not is_live_change(BASE, BASE.replace('-P prefork', '-P gevent'))
+    assert not is_live_change(BASE, BASE.replace('-A app', '-A other'))
+    threads = BASE.replace('-P prefork', '-P threads').replace('--autoscale=4,1', '-c 4')
+    assert not is_live_change(threads, threads.replace('-c 4', '-c 8'))
