@@ -133,7 +133,8 @@ class Loop:
         observed = {}
         for node in self.desired:
             info = infos.get(node.group)
-            observed[node.name] = (Observed(state=info['statename'], pid=info['pid'])
+            observed[node.name] = (Observed(state=info['statename'], pid=info['pid'],
+                                            started=info['start'] > 0)
                                    if info else Observed())
         return observed
 

@@ -17,7 +17,10 @@ from collections import deque
 
 from scs_supervisor.validation import AUTOSCALE_POOLS
 
+#: States in which a node's process is not running.  EXITED is left to supervisord, whose
+#: autorestart starts it again at once.
 STOPPED_STATES = ('STOPPED', 'EXITED', 'FATAL')
+START_STATES = ('STOPPED', 'FATAL')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Observed:
     queues: list[str] | None = None
     autoscaler: dict | None = None
     exits: int = 0  # unexpected exits since the last tick (supervisord restarted it)
+    started: bool = True  # False for a group just added, which supervisord starts itself
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +172,7 @@ class Reconciler:
                 if seen.state not in STOPPED_STATES:
                     actions.append(Action('hold', node.name, reason=memory.failed_reason))
                 continue
-            if seen.state in STOPPED_STATES:
+            if seen.state in START_STATES and seen.started:
                 self._restart(actions, node, memory, now, 'start',
                               f'supervisord reports {seen.state}')
                 continue
@@ -214,12 +218,13 @@ class Reconciler:
             memory.backoff = 0.0
         if len(memory.restarts) < policy.restart_limit:
             return True
-        memory.backoff = min(max(memory.backoff * 2, policy.failed_backoff),
-                             policy.failed_backoff_max)
-        memory.retry_at = now + memory.backoff
+        if now >= memory.retry_at:  # a new failure, not the same one seen again
+            memory.backoff = min(max(memory.backoff * 2, policy.failed_backoff),
+                                 policy.failed_backoff_max)
+            memory.retry_at = now + memory.backoff
         memory.failed_reason = (f'restarted too often ({len(memory.restarts)} in '
                                 f'{policy.restart_window:.0f}s; last: {reason}); '
-                                f'next try in {memory.backoff:.0f}s')
+                                f'next try in {memory.retry_at - now:.0f}s')
         return False
 
     @staticmethod

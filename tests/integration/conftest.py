@@ -48,10 +48,12 @@ def unique(prefix: str) -> str:
 class Agent:
     """One ``scs-agent`` (supervisord with scs) in its own home directory."""
 
-    def __init__(self, home: Path, broker_url: str | None, database_url: str | None = None):
+    def __init__(self, home: Path, broker_url: str | None, database_url: str | None = None,
+                 env: dict | None = None):
         self.home = home
         self.broker_url = broker_url
         self.database_url = database_url
+        self.env = env or {}
         self.conf = home / 'supervisord.conf'
         self.process: subprocess.Popen | None = None
 
@@ -68,7 +70,7 @@ class Agent:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.home / 'agent.out', 'ab')
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True, env={**os.environ, **self.env})
         log.close()
         wait_for(lambda: self.rpc().scs.getAPIVersion() == '1.0', 30,
                  message=f'supervisord to answer (see {self.home}/agent.out)')
@@ -117,8 +119,20 @@ class Agent:
             return None
         return wait_for(running, timeout, 0.2, message=f'{names} RUNNING')
 
+    def status(self) -> dict:
+        return json.loads(self.scs('status', '--json'))
+
+    def listener_log(self) -> str:
+        return (self.home / 'logs' / 'scs-listener.log').read_text()
+
     def program_files(self) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in sorted((self.home / 'programs').glob('*.conf'))}
+
+
+def celery_control(broker_url: str, *args: str, cwd: Path) -> None:
+    """``celery control ARGS`` from a separate client; fails the test if it fails."""
+    done = celery_client(broker_url, 'control', *args, cwd=cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def celery_client(broker_url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -150,8 +164,8 @@ def pid_alive(pid: int) -> bool:
 def make_agent(tmp_path):
     agents = []
 
-    def make(broker_url=None, database_url=None, home=None):
-        agent = Agent(home or tmp_path / f'agent{len(agents)}', broker_url, database_url)
+    def make(broker_url=None, database_url=None, home=None, env=None):
+        agent = Agent(home or tmp_path / f'agent{len(agents)}', broker_url, database_url, env)
         agents.append(agent)
         return agent
 
