@@ -72,17 +72,34 @@ def build_parser() -> Parser:
         p.add_argument('--loglevel')
         p.add_argument('--directory')
         p.add_argument('--env', action='append', type=env_pair, metavar='KEY=VALUE')
+        waiting(p)
 
     for name in ('add-queue', 'remove-queue'):
         p = sub.add_parser(name, add_help=False)
         p.add_argument('name')
         p.add_argument('queue')
+        waiting(p)
 
     for name in ('disable', 'enable', 'delete'):
-        sub.add_parser(name, add_help=False).add_argument('name')
-    sub.add_parser('sync', add_help=False)
+        p = sub.add_parser(name, add_help=False)
+        p.add_argument('name')
+        if name == 'enable':
+            waiting(p)
+    waiting(sub.add_parser('sync', add_help=False))
+    p = sub.add_parser('operation', add_help=False)
+    p.add_argument('id')
+    p.add_argument('--wait', action='store_true')
+    p.add_argument('--json', action='store_true')
     sub.add_parser('status', add_help=False).add_argument('--json', action='store_true')
     return parser
+
+
+def waiting(parser) -> None:
+    """--wait / --async: follow the change until the nodes run and consume their queues."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--wait', action='store_true')
+    mode.add_argument('--async', dest='async_', action='store_true')
+    parser.add_argument('--timeout', default='120')
 
 
 def field_changes(args) -> dict:
@@ -187,6 +204,9 @@ class ScsControllerPlugin(ControllerPluginBase):
             'scs add-queue NAME QUEUE | remove-queue NAME QUEUE\n'
             'scs disable NAME | enable NAME | delete NAME\n'
             'scs sync                                 apply the database to supervisord\n'
+            '  create, set, add-queue, remove-queue, enable and sync take --wait (until the\n'
+            '  nodes run and consume exactly their queues) or --async, and --timeout N\n'
+            'scs operation ID [--wait] [--json]       an operation started with --async\n'
             'scs status [--json]                      brokers, pauses and the last loop tick')
 
     def do_scs(self, arg):
@@ -227,31 +247,37 @@ class ScsControllerPlugin(ControllerPluginBase):
         self.ctl.output(json.dumps(node, indent=2) if args.json else format_node(node))
 
     def cmd_create(self, args):
+        timeout = check_timeout(args)
         self.store.create_node(self.settings.agent_id, args.name, field_changes(args))
-        self.apply(f'created node {args.name}')
+        self.apply(f'created node {args.name}', args, [args.name], timeout)
 
     def cmd_set(self, args):
+        timeout = check_timeout(args)
         changes = field_changes(args)
         if not changes:
             raise UsageError('set: give at least one option to change')
         self.store.update_node(validation.check_node_name(args.name), changes)
-        self.apply(f'updated node {args.name}')
+        self.apply(f'updated node {args.name}', args, [args.name], timeout)
 
     def cmd_add_queue(self, args):
+        timeout = check_timeout(args)
         self.store.add_queue(validation.check_node_name(args.name), args.queue)
-        self.apply(f'node {args.name} now consumes {args.queue}')
+        self.apply(f'node {args.name} now consumes {args.queue}', args, [args.name], timeout)
 
     def cmd_remove_queue(self, args):
+        timeout = check_timeout(args)
         self.store.remove_queue(validation.check_node_name(args.name), args.queue)
-        self.apply(f'node {args.name} no longer consumes {args.queue}')
+        self.apply(f'node {args.name} no longer consumes {args.queue}', args, [args.name],
+                   timeout)
 
     def cmd_disable(self, args):
         self.store.update_node(validation.check_node_name(args.name), {'enabled': False})
         self.apply(f'disabled node {args.name}')
 
     def cmd_enable(self, args):
+        timeout = check_timeout(args)
         self.store.update_node(validation.check_node_name(args.name), {'enabled': True})
-        self.apply(f'enabled node {args.name}')
+        self.apply(f'enabled node {args.name}', args, [args.name], timeout)
 
     def cmd_delete(self, args):
         self.store.delete_node(validation.check_node_name(args.name))
@@ -262,10 +288,23 @@ class ScsControllerPlugin(ControllerPluginBase):
         self.ctl.output(json.dumps(status, indent=2) if args.json else format_status(status))
 
     def cmd_sync(self, args):
-        self.apply('synced')
+        self.apply('synced', args, [], check_timeout(args))
 
-    def apply(self, done: str) -> None:
-        """Ask supervisord to apply the database; print what changed."""
+    def cmd_operation(self, args):
+        op = self.rpc.waitOperation(args.id) if args.wait else self.rpc.getOperation(args.id)
+        self.report_operation(op, args.json)
+
+    def report_operation(self, op: dict, as_json: bool = False) -> None:
+        if as_json:
+            self.ctl.output(json.dumps(op, indent=2))
+        else:
+            self.ctl.output(f'operation {op["id"]}: {op["status"]}'
+                            + (f': {op["detail"]}' if op['detail'] else ''))
+        if op['status'] not in ('done', 'pending'):
+            self.ctl.exitstatus = LSBInitExitStatuses.GENERIC
+
+    def apply(self, done: str, args=None, names=None, timeout=120) -> None:
+        """Ask supervisord to apply the database; print what changed; maybe wait."""
         try:
             result = self.rpc.sync()
         except (Fault, OSError) as exc:
@@ -277,6 +316,22 @@ class ScsControllerPlugin(ControllerPluginBase):
         self.ctl.output(f'{done}; ' + ('; '.join(parts) if parts else 'nothing to apply'))
         for name, error in sorted(result.get('errors', {}).items()):
             self.fail(f'scs: node {name} kept its previous program: {error}')
+        if args is not None and (args.wait or args.async_):
+            op_id = self.rpc.startOperation(names, timeout)
+            if args.async_:
+                self.ctl.output(f'operation {op_id}: pending (supervisorctl scs operation '
+                                f'{op_id} [--wait])')
+                return
+            self.report_operation(self.rpc.waitOperation(op_id))
+
+
+def check_timeout(args) -> int:
+    if getattr(args, 'wait', False) or getattr(args, 'async_', False):
+        timeout = validation.check_int('timeout', args.timeout)
+        if not 1 <= timeout <= 3600:
+            raise validation.ValidationError('timeout', 'must be 1 to 3600 seconds')
+        return timeout
+    return 120
 
 
 def make_scs_controllerplugin(controller, **config):

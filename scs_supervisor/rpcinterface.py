@@ -25,6 +25,7 @@ from supervisor.xmlrpc import RPCError
 
 from scs_supervisor import programs, validation
 from scs_supervisor.applier import Applier, ApplyError, Background
+from scs_supervisor.operations import Operations
 from scs_supervisor.settings import Settings
 from scs_supervisor.store import NotFound, Unavailable, upgrade
 
@@ -42,6 +43,7 @@ class Faults:
     REREAD_FAILED = 1104
     RENDER_FAILED = 1105
     INTERNAL = 1106
+    OPERATION_NOT_FOUND = 1107
 
 
 def fault_name(code: int) -> str:
@@ -151,6 +153,48 @@ class ScsNamespaceRPCInterface:
             raise ScsFault(Faults.INVALID, str(exc)) from None
         return self._read(lambda store: store.get_node(name), self._with_state)
 
+    def startOperation(self, names, timeout):
+        """Start watching nodes until each is RUNNING and consuming exactly its queues.
+
+        @param array names     node names; empty for every enabled node of this agent
+        @param int timeout     seconds before the operation gives up
+        @return string id      the operation id, for getOperation and waitOperation
+        """
+        self._update('startOperation')
+        try:
+            names = [validation.check_node_name(n) for n in names]
+            timeout = validation.check_int('timeout', timeout)
+        except validation.ValidationError as exc:
+            raise ScsFault(Faults.INVALID, str(exc)) from None
+        if not 1 <= timeout <= 3600:
+            raise ScsFault(Faults.INVALID, 'timeout: must be 1 to 3600 seconds')
+        return self.applier.operations.start(names or None, timeout).id
+
+    def getOperation(self, id):
+        """The state of an operation: pending, done, failed or timeout, and what it saw.
+
+        @param string id       an operation id from startOperation
+        @return struct operation
+        """
+        self._update('getOperation')
+        return xmlrpc_safe(self._operation(id).as_dict())
+
+    def waitOperation(self, id):
+        """Wait until an operation is over and return it (see getOperation).
+
+        @param string id       an operation id from startOperation
+        @return struct operation
+        """
+        self._update('waitOperation')
+        op = self._operation(id)
+        return deferred(lambda: xmlrpc_safe(op.as_dict()) if op.done else NOT_DONE_YET)
+
+    def _operation(self, op_id):
+        op = self.applier.operations.get(str(op_id))
+        if op is None:
+            raise ScsFault(Faults.OPERATION_NOT_FOUND, f'no operation {op_id}')
+        return op
+
     def getStatus(self):
         """The supervisor loop's view of this agent: brokers, pauses, last tick.
 
@@ -236,5 +280,17 @@ def start_applier(supervisord, settings: Settings) -> Applier:
         # No database connection may cross supervisord's daemonizing fork.
         applier.store.engine.dispose()
     applier.start_waker()
+    applier.operations = Operations(
+        applier.store, settings.agent_id, lambda name: process_state(supervisord, name),
+        on_finish=lambda op: applier.waker.wake(), control_timeout=settings.control_timeout)
     events.subscribe(events.TickEvent, lambda event: applier.poll())
     return applier
+
+
+def process_state(supervisord, node: str) -> tuple[str, str]:
+    """supervisord's state of a node's process and its spawn error, if any (read-only)."""
+    group = supervisord.process_groups.get(programs.group_name(node))
+    process = next(iter(group.processes.values()), None) if group else None
+    if process is None:
+        return 'ABSENT', ''
+    return getProcessStateDescription(process.get_state()), process.spawnerr or ''

@@ -55,7 +55,7 @@ class Settings:
     celery_bin: str
     concurrency_cap: int = 64
     stopwaitsecs: int = 600
-    startsecs: int = 2
+    startsecs: int = 1
     #: The supervisor loop: seconds between ticks, pings a worker may miss before it is
     #: restarted, seconds to wait after a broker comes back, restarts allowed per window.
     tick_interval: float = 5.0

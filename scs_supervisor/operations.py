@@ -1,0 +1,126 @@
+"""Operations a caller can wait for, or check on later by id.
+
+An operation watches some nodes until each is RUNNING in supervisord and consuming exactly its
+database queues (asked of the worker itself, one broadcast per broker per poll), until one of
+them fails (FATAL), or until its timeout.  Operations live in supervisord, so any client
+(supervisorctl, the HTTP API) can start one and ask about it later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
+from scs_supervisor.control import Controller
+from scs_supervisor.reconcile import DesiredNode
+from scs_supervisor.store import Store, StoreError
+
+#: How many finished operations are remembered.
+KEEP = 500
+POLL = 0.1
+
+
+@dataclasses.dataclass
+class Operation:
+    id: str
+    nodes: list[str]
+    timeout: float
+    status: str = 'pending'  # pending, done, failed, timeout
+    detail: str = ''
+    created: float = dataclasses.field(default_factory=time.time)
+    finished: float | None = None
+    observed: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.status != 'pending'
+
+    def as_dict(self) -> dict:
+        return {'id': self.id, 'nodes': self.nodes, 'status': self.status,
+                'detail': self.detail, 'created': self.created, 'finished': self.finished,
+                'timeout': self.timeout, 'observed': self.observed}
+
+
+class Operations:
+    """Starts operations in threads and keeps the latest :data:`KEEP` of them."""
+
+    def __init__(self, store: Store, agent_id: str, process_state, on_finish=None,
+                 control_timeout: float = 2.0):
+        self.store, self.agent_id = store, agent_id
+        self.process_state = process_state  # node name -> (statename, description)
+        self.on_finish = on_finish
+        self.control_timeout = control_timeout
+        self._ops: OrderedDict[str, Operation] = OrderedDict()
+        self._controllers: dict[str, Controller] = {}
+        self._lock = threading.Lock()
+
+    def start(self, names: list[str] | None, timeout: float) -> Operation:
+        """Watch ``names`` (None: every enabled node of this agent)."""
+        op = Operation(id=uuid.uuid4().hex, nodes=list(names or []), timeout=timeout)
+        with self._lock:
+            self._ops[op.id] = op
+            while len(self._ops) > KEEP:
+                self._ops.popitem(last=False)
+        threading.Thread(target=self._run, args=(op, names is None), daemon=True,
+                         name=f'scs-op-{op.id[:8]}').start()
+        return op
+
+    def get(self, op_id: str) -> Operation | None:
+        with self._lock:
+            return self._ops.get(op_id)
+
+    def _finish(self, op: Operation, status: str, detail: str) -> None:
+        op.status, op.detail, op.finished = status, detail, time.time()
+        if self.on_finish is not None:
+            self.on_finish(op)
+
+    def _run(self, op: Operation, every_node: bool) -> None:
+        deadline = time.monotonic() + op.timeout
+        try:
+            desired = {n.name: n for n in self.store.desired_nodes(self.agent_id)}
+        except StoreError as exc:
+            return self._finish(op, 'failed', str(exc))
+        if every_node:
+            op.nodes = sorted(desired)
+        missing = [n for n in op.nodes if n not in desired]
+        if missing:
+            return self._finish(op, 'failed', f'not enabled on agent {self.agent_id}: '
+                                              f'{", ".join(missing)}')
+        nodes = [desired[n] for n in op.nodes]
+        while True:
+            try:
+                verdict = self._check(op, nodes)
+            except Exception as exc:  # the broker may be down: keep trying until the timeout
+                verdict, op.detail = None, f'{type(exc).__name__}: {exc}'
+            if verdict is not None:
+                return self._finish(op, *verdict)
+            if time.monotonic() >= deadline:
+                waiting = [n for n, o in op.observed.items() if not o.get('ok')]
+                return self._finish(op, 'timeout', f'timed out after {op.timeout:g}s waiting '
+                                                   f'for {", ".join(waiting) or "the nodes"}')
+            time.sleep(POLL)
+
+    def _check(self, op: Operation, nodes: list[DesiredNode]) -> tuple[str, str] | None:
+        """('done' | 'failed', detail) once decided, else None."""
+        by_broker: dict[str, list[DesiredNode]] = {}
+        for node in nodes:
+            state, description = self.process_state(node.name)
+            op.observed[node.name] = {'state': state, 'consuming': None, 'ok': False}
+            if state == 'FATAL':
+                return 'failed', f'{node.name} is FATAL: {description}'
+            if state == 'RUNNING':
+                by_broker.setdefault(node.broker_url, []).append(node)
+        for url, group in by_broker.items():
+            control = self._controllers.setdefault(url, Controller(url, self.control_timeout))
+            queues = control.active_queues(n.nodename for n in group)
+            for node in group:
+                consuming = queues.get(node.nodename)
+                wanted = {q.name for q in node.queues}
+                op.observed[node.name].update(
+                    consuming=consuming, ok=consuming is not None and set(consuming) == wanted)
+        if all(o['ok'] for o in op.observed.values()):
+            return 'done', 'every node is RUNNING and consuming exactly its queues'
+        return None
