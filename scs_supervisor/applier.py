@@ -121,6 +121,7 @@ class Applier:
         self.jobs: deque[Job] = deque()
         self.render_errors: dict[str, str] = {}
         self.configs: dict[str, Any] = {}
+        self.rendered_revision: int | None = None
 
     def start_waker(self) -> None:
         """Put the wake-up pipe in supervisord's socket map (once the loop is about to run)."""
@@ -141,6 +142,8 @@ class Applier:
         A node whose row no longer passes validation keeps the file it had: bad data in the
         database never stops a running worker.
         """
+        # Read first: the specs below are then at least as new as this revision.
+        self.rendered_revision = self.store.revision()
         specs = self.store.program_specs(self.settings.agent_id)
         files, errors = {}, {}
         existing = self.settings.programs_dir
@@ -291,7 +294,8 @@ class Job:
             applier.reconfigure(name)
         if plan.live:
             # Wake the supervisor loop (our event listener): it applies the change now.
-            events.notify(events.RemoteCommunicationEvent('scs', ' '.join(plan.live)))
+            events.notify(events.RemoteCommunicationEvent(
+                'scs', f'revision:{applier.rendered_revision} reconfigured:{",".join(plan.live)}'))
         for name in plan.remove + plan.change:
             group = supervisord.process_groups.get(name)
             if group is None:

@@ -29,6 +29,8 @@ from scs_supervisor.settings import Settings
 from scs_supervisor.store import Store, StoreError
 
 log = logging.getLogger('scs.listener')
+#: Seconds a successful broker probe stays good for.
+PROBE_REUSE = 1.0
 
 
 class ProtocolError(Exception):
@@ -56,6 +58,8 @@ class Loop:
         self.clock, self.wall = clock, wall
         self.desired: list[DesiredNode] = []
         self.revision: int | None = None
+        self.applied_revision: int | None = None
+        self.probed: dict[str, float] = {}
         self.controllers: dict[str, Controller] = {}
         self.exits: Counter = Counter()
         self.errors: dict[str, str] = {}
@@ -67,6 +71,11 @@ class Loop:
     # -- called from the protocol thread -------------------------------------------------------
 
     def trigger(self) -> None:
+        self._wake.set()
+
+    def applied(self, revision: int) -> None:
+        """supervisord has just applied ``revision``: no need to ask it to sync again."""
+        self.applied_revision = revision
         self._wake.set()
 
     def note_exit(self, node: str) -> None:
@@ -114,9 +123,10 @@ class Loop:
         try:
             revision = self.store.revision()
             if revision != self.revision:
-                result = self.rpc.scs.sync()
-                if any(result.get(k) for k in ('added', 'changed', 'removed')):
-                    log.info('applied database revision %s: %s', revision, result)
+                if revision != self.applied_revision:
+                    result = self.rpc.scs.sync()
+                    if any(result.get(k) for k in ('added', 'changed', 'removed')):
+                        log.info('applied database revision %s: %s', revision, result)
                 self.desired = self.store.desired_nodes(self.settings.agent_id)
                 self.reconciler.forget({n.name for n in self.desired})
                 self.revision = revision
@@ -142,9 +152,13 @@ class Loop:
                         observed: dict[str, Observed]) -> None:
         now = self.clock()
         try:
-            probe_broker(url, self.settings.control_timeout)
-            self.round_trips += 1
+            # A cycle woken by an event right after a tick trusts that tick's probe.
+            if now - self.probed.get(url, -PROBE_REUSE) >= PROBE_REUSE:
+                probe_broker(url, self.settings.control_timeout)
+                self.probed[url] = now
+                self.round_trips += 1
         except BrokerUnavailable as exc:
+            self.probed.pop(url, None)
             self.reconciler.broker_seen(url, False, now, str(exc))
             control = self.controllers.pop(url, None)
             if control is not None:
@@ -288,8 +302,14 @@ class Listener:
         if eventname.startswith('TICK_'):
             self.loop.trigger()
         elif eventname == 'REMOTE_COMMUNICATION':
-            if payload.partition('\n')[0] == 'type:scs':
-                self.loop.trigger()
+            header, _, data = payload.partition('\n')
+            if header == 'type:scs':
+                revision = next((token[len('revision:'):] for token in data.split()
+                                 if token.startswith('revision:')), '')
+                if revision.isdigit():
+                    self.loop.applied(int(revision))
+                else:
+                    self.loop.trigger()
         elif eventname.startswith('PROCESS_STATE_'):
             info = parse_tokens(payload.partition('\n')[0])
             group = info.get('groupname', '')

@@ -1,9 +1,9 @@
 """Operations a caller can wait for, or check on later by id.
 
-An operation watches some nodes until each is RUNNING in supervisord and consuming exactly its
-database queues (asked of the worker itself, one broadcast per broker per poll), until one of
-them fails (FATAL), or until its timeout.  Operations live in supervisord, so any client
-(supervisorctl, the HTTP API) can start one and ask about it later.
+An operation watches some nodes until each runs (STARTING or RUNNING in supervisord) and
+consumes exactly its database queues (asked of the worker itself, one broadcast per broker per
+poll), until one of them fails (FATAL), or until its timeout.  Operations live in
+supervisord, so any client (supervisorctl, the HTTP API) can start one and ask about it later.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from scs_supervisor.store import Store, StoreError
 
 #: How many finished operations are remembered.
 KEEP = 500
-POLL = 0.1
+#: Seconds between polls, and the reply window of each poll: replies from a local broker come
+#: in milliseconds, and a worker still starting does not answer at all.
+POLL = 0.05
+POLL_TIMEOUT = 0.3
+#: A worker that consumes is up, even before supervisord's startsecs have passed.
+ALIVE = ('STARTING', 'RUNNING')
 
 
 @dataclasses.dataclass
@@ -111,10 +116,11 @@ class Operations:
             op.observed[node.name] = {'state': state, 'consuming': None, 'ok': False}
             if state == 'FATAL':
                 return 'failed', f'{node.name} is FATAL: {description}'
-            if state == 'RUNNING':
+            if state in ALIVE:
                 by_broker.setdefault(node.broker_url, []).append(node)
         for url, group in by_broker.items():
-            control = self._controllers.setdefault(url, Controller(url, self.control_timeout))
+            control = self._controllers.setdefault(
+                url, Controller(url, min(POLL_TIMEOUT, self.control_timeout)))
             queues = control.active_queues(n.nodename for n in group)
             for node in group:
                 consuming = queues.get(node.nodename)
@@ -122,5 +128,5 @@ class Operations:
                 op.observed[node.name].update(
                     consuming=consuming, ok=consuming is not None and set(consuming) == wanted)
         if all(o['ok'] for o in op.observed.values()):
-            return 'done', 'every node is RUNNING and consuming exactly its queues'
+            return 'done', 'every node is running and consuming exactly its queues'
         return None

@@ -9,7 +9,7 @@ def test_wait_returns_once_the_node_consumes_exactly_its_queues(make_agent, tmp_
                     '--wait')
     assert out.splitlines()[0] == 'created node n1; added: n1'
     assert out.splitlines()[1].endswith(
-        ': done: every node is RUNNING and consuming exactly its queues')
+        ': done: every node is running and consuming exactly its queues')
     # No polling here: --wait already saw it.
     assert active_queues(agent.effective_broker, 'n1', tmp_path) == {'a', 'b'}
 

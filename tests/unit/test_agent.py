@@ -55,11 +55,15 @@ def test_shipped_supervisord_conf_parses(tmp_path, monkeypatch):
 
 def test_shipped_snippet_parses_when_included(tmp_path):
     (tmp_path / 'logs').mkdir()
+    snippet = tmp_path / 'scs.conf'  # as a user would install it, with their home
+    snippet.write_text((CONF / 'scs.conf').read_text().replace('/var/lib/scs', str(tmp_path)))
     main = tmp_path / 'supervisord.conf'
     main.write_text(f'[supervisord]\nlogfile={tmp_path}/logs/s.log\n'
                     f'[unix_http_server]\nfile={tmp_path}/s.sock\n'
-                    f'[include]\nfiles={CONF / "scs.conf"}\n')
+                    f'[include]\nfiles={snippet}\n')
     options = ServerOptions()
     options.realize(['-c', str(main)])
     [scs] = [p for p in options.rpcinterface_factories if p[0] == 'scs']
-    assert scs[2] == {'home': '/var/lib/scs'}
+    assert scs[2] == {'home': str(tmp_path)}
+    [listener] = [g for g in options.process_group_configs if g.name == 'scs_listener']
+    assert listener.process_configs[0].environment == {'SCS_HOME': str(tmp_path)}

@@ -9,10 +9,13 @@ from scs_supervisor.listener import Listener, ProtocolError, parse_tokens
 
 class FakeLoop:
     def __init__(self):
-        self.triggers, self.exits = 0, []
+        self.triggers, self.exits, self.applied_revisions = 0, [], []
 
     def trigger(self):
         self.triggers += 1
+
+    def applied(self, revision):
+        self.applied_revisions.append(revision)
 
     def note_exit(self, node):
         self.exits.append(node)
@@ -62,6 +65,11 @@ def test_non_ascii_payload_is_read_by_characters():
                     ('TICK_5', 'when:1'))
     assert loop.triggers == 2
     assert out == 'READY\nRESULT 2\nOK' * 2
+
+
+def test_a_sync_tells_which_revision_it_applied():
+    loop, _ = run(('REMOTE_COMMUNICATION', 'type:scs\nrevision:42 reconfigured:scs-w1'))
+    assert loop.applied_revisions == [42] and loop.triggers == 0
 
 
 def test_other_remote_communication_is_ignored():
