@@ -81,19 +81,21 @@ class StatusWatcher:
                   f'{statistics.median(values) * 1000:6.1f} ms  max {max(values) * 1000:7.1f} ms')
 
 
+def mark(watcher, phase):
+    if watcher:
+        watcher.phase = phase
+
+
 def time_scs(agent, store, settings, names, watcher=None):
     for name in names:
         store.create_node(settings.agent_id, name, NODE)
     began = time.perf_counter()
-    if watcher:
-        watcher.phase = 'applying'
+    mark(watcher, 'applying')
     agent.rpc().scs.sync()
-    if watcher:
-        watcher.phase = 'starting'
+    mark(watcher, 'starting')
     all_running(agent, names)
     elapsed = time.perf_counter() - began
-    if watcher:
-        watcher.phase = 'after'
+    mark(watcher, 'after')
     for name in names:
         store.delete_node(name)
     agent.rpc().scs.sync()
@@ -107,19 +109,16 @@ def time_hand(agent, settings, names, watcher=None):
                                   max_concurrency=1, pool='solo', app=NODE['app'],
                                   broker_url=settings.broker_url) for n in names]
     began = time.perf_counter()
-    if watcher:
-        watcher.phase = 'applying'
+    mark(watcher, 'applying')
     for filename, text in programs.render_programs(specs, options).items():
         (settings.programs_dir / filename).write_text(text)
     update = subprocess.run([str(BIN / 'supervisorctl'), '-c', str(agent.conf), 'update'],
                             capture_output=True, text=True)
     assert update.returncode == 0, update.stderr
-    if watcher:
-        watcher.phase = 'starting'
+    mark(watcher, 'starting')
     all_running(agent, names)
     elapsed = time.perf_counter() - began
-    if watcher:
-        watcher.phase = 'after'
+    mark(watcher, 'after')
     for filename in programs.render_programs(specs, options):
         (settings.programs_dir / filename).unlink()
     subprocess.run([str(BIN / 'supervisorctl'), '-c', str(agent.conf), 'update'],

@@ -22,7 +22,7 @@ from scs_supervisor.store import Store, StoreError
 KEEP = 500
 #: Seconds between polls, and the reply window of each poll: replies from a local broker come
 #: in milliseconds, and a worker still starting does not answer at all.
-POLL = 0.05
+POLL = 0.02
 POLL_TIMEOUT = 0.3
 #: A worker that consumes is up, even before supervisord's startsecs have passed.
 ALIVE = ('STARTING', 'RUNNING')

@@ -94,6 +94,7 @@ class NodeMemory:
     retry_at: float = 0.0
     backoff: float = 0.0
     last_error: str = ''
+    killed: int = 0  # exits still to come from our own kills: not crashes
 
 
 @dataclasses.dataclass
@@ -198,12 +199,20 @@ class Reconciler:
             return False
         memory.restarts.append(now)
         memory.restart_count += 1
+        if kind == 'kill':
+            memory.killed += 1
         actions.append(Action(kind, node.name, reason=reason))
         return True
 
     def _count_exits(self, memory: NodeMemory, exits: int, now: float) -> bool:
-        """supervisord restarted a crashed worker ``exits`` times: those count as restarts."""
-        for _ in range(exits):
+        """supervisord restarted a crashed worker ``exits`` times: those count as restarts.
+
+        The exit that follows our own kill of an unresponsive worker was counted when it was
+        decided.
+        """
+        ours = min(exits, memory.killed)
+        memory.killed -= ours
+        for _ in range(exits - ours):
             if not self._within_limit(memory, now, 'exited unexpectedly'):
                 return False
             memory.restarts.append(now)

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from scs_supervisor.reconcile import Policy
+
 #: Environment variable -> settings field.  Section keys in supervisord use the field names.
 ENVIRONMENT = {
     'SCS_HOME': 'home',
@@ -59,10 +61,10 @@ class Settings:
     #: The supervisor loop: seconds between ticks, pings a worker may miss before it is
     #: restarted, seconds to wait after a broker comes back, restarts allowed per window.
     tick_interval: float = 5.0
-    missed_pings: int = 3
-    wait_after_broker_revived: float = 35.0
-    restart_limit: int = 1
-    restart_window: float = 60.0
+    missed_pings: int = Policy.missed_pings
+    wait_after_broker_revived: float = Policy.wait_after_broker_revived
+    restart_limit: int = Policy.restart_limit
+    restart_window: float = Policy.restart_window
     control_timeout: float = 2.0
 
     @property

@@ -10,7 +10,7 @@ import shlex
 import pytest
 
 from scs_supervisor.settings import Settings
-from scs_supervisor.store import Store
+from scs_supervisor.store import OBSERVED_DEFAULTS, Store
 
 BAD = [
     (['create', 'a\nb'], 'name: must match'),
@@ -66,10 +66,13 @@ def agent(tmp_path_factory):
 
 
 def snapshot(agent):
+    """Desired state and program files (the loop's observations change by themselves)."""
     settings = Settings.load(section={'home': str(agent.home)})
     store = Store.from_settings(settings)
     try:
-        return store.revision(), store.list_nodes(), agent.program_files()
+        nodes = [{k: v for k, v in node.items() if k not in OBSERVED_DEFAULTS}
+                 for node in store.list_nodes()]
+        return store.revision(), nodes, agent.program_files()
     finally:
         store.engine.dispose()
 

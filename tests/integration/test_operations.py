@@ -46,7 +46,8 @@ def test_wait_reports_a_worker_that_cannot_start(make_agent):
 
 def test_wait_times_out_with_what_it_saw(make_agent):
     agent = make_agent().start()
-    done = agent.ctl('scs', 'create', 'slow', '--app', 'scs_supervisor.example', '--queues',
-                     'q', '--wait', '--timeout', '1')
+    # Nothing listens on port 1: the worker runs but never consumes.
+    done = agent.ctl('scs', 'create', 'lost', '--app', 'scs_supervisor.example', '--queues',
+                     'q', '--broker', 'redis://127.0.0.1:1/0', '--wait', '--timeout', '3')
     assert done.returncode != 0
-    assert 'timeout: timed out after 1s waiting for slow' in done.stdout
+    assert 'timeout: timed out after 3s waiting for lost' in done.stdout

@@ -56,6 +56,14 @@ def test_unresponsive_node_is_killed_after_missed_pings():
     assert rec.node('w1').restart_count == 1
 
 
+def test_the_exit_after_our_own_kill_is_not_a_crash():
+    rec, desired = Reconciler(Policy(missed_pings=1, restart_limit=1)), [node()]
+    silent = {'w1': running(pong=False, queues=None, autoscaler=None)}
+    assert tick(rec, desired, silent, 0) == [('kill', 'w1', None)]
+    assert tick(rec, desired, {'w1': Observed(state='STARTING', exits=1)}, 1) == []
+    assert rec.node('w1').failed_reason == '' and rec.node('w1').restart_count == 1
+
+
 def test_solo_nodes_get_a_longer_threshold():
     rec, desired = Reconciler(Policy(missed_pings=3, missed_pings_solo=5)), [node(pool='solo')]
     silent = {'w1': running(pong=False, queues=None, autoscaler=None)}
