@@ -5,11 +5,15 @@ supervisord is one thread around a ``select`` loop.  A sync therefore runs in st
 1. database read, render and file writes in a background thread (a slow or absent database
    never freezes supervisord); when the thread ends it writes a byte to a pipe that sits in
    supervisord's socket map, which wakes the loop at once;
-2. back in the loop: reread the config, add new groups, ask removed and changed groups to stop;
-3. each later pass of the loop: remove the groups that have stopped and re-add the changed ones.
+2. back in the loop: reread the config, give groups whose only change is live (queues,
+   autoscale bounds) their new config in place and wake the event listener, ask removed and
+   changed groups to stop;
+3. each later pass of the loop: remove the groups that have stopped, and add new and changed
+   groups, :data:`ADD_BATCH` per pass so that spawning many workers never stalls supervisord.
 
-RPC methods hand supervisord a deferred callback that calls :meth:`Job.step` until it is done.
-Only one sync applies at a time; later ones wait their turn.
+RPC methods hand supervisord a deferred callback that calls :meth:`Applier.poll` until their
+job is done; TICK events poll too, so a sync whose caller went away still finishes.  Only one
+sync applies at a time; later ones wait their turn.
 """
 
 from __future__ import annotations
