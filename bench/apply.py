@@ -32,8 +32,8 @@ NODE = {'queues': ['bench'], 'pool': 'solo', 'min_concurrency': 1, 'max_concurre
         'app': 'scs_supervisor.example'}
 
 
-def all_running(agent, names, timeout=300):
-    wanted = {programs.group_name(n) for n in names}
+def all_running(agent, names, timeout=300, prefix=programs.GROUP_PREFIX):
+    wanted = {prefix + n for n in names}
 
     def check():
         infos = agent.rpc().supervisor.getAllProcessInfo()
@@ -103,27 +103,34 @@ def time_scs(agent, store, settings, names, watcher=None):
     return elapsed
 
 
-def time_hand(agent, settings, names, watcher=None):
+def hand_written(settings, names):
+    """The sections scs renders, under a name scs does not own (its syncs leave them alone)."""
     options = programs.RenderOptions.from_settings(settings)
     specs = [programs.ProgramSpec(name=n, queues=('bench',), min_concurrency=1,
                                   max_concurrency=1, pool='solo', app=NODE['app'],
                                   broker_url=settings.broker_url) for n in names]
+    return {f'hand-{name[len("scs-"):]}': text.replace('[program:scs-', '[program:hand-')
+            for name, text in programs.render_programs(specs, options).items()}
+
+
+def time_hand(agent, settings, names, watcher=None):
+    files = hand_written(settings, names)
     began = time.perf_counter()
     mark(watcher, 'applying')
-    for filename, text in programs.render_programs(specs, options).items():
+    for filename, text in files.items():
         (settings.programs_dir / filename).write_text(text)
     update = subprocess.run([str(BIN / 'supervisorctl'), '-c', str(agent.conf), 'update'],
                             capture_output=True, text=True)
     assert update.returncode == 0, update.stderr
     mark(watcher, 'starting')
-    all_running(agent, names)
+    all_running(agent, names, prefix='hand-')
     elapsed = time.perf_counter() - began
     mark(watcher, 'after')
-    for filename in programs.render_programs(specs, options):
+    for filename in files:
         (settings.programs_dir / filename).unlink()
     subprocess.run([str(BIN / 'supervisorctl'), '-c', str(agent.conf), 'update'],
                    capture_output=True)
-    all_gone(agent, 'scs-')
+    all_gone(agent, 'hand-')
     return elapsed
 
 

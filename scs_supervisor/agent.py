@@ -14,6 +14,14 @@ import re
 import sys
 from pathlib import Path
 
+from scs_supervisor.http.server import (
+    DEFAULT_BIND,
+    BindError,
+    ensure_token,
+    is_loopback,
+    parse_bind,
+    token_file,
+)
 from scs_supervisor.settings import ENVIRONMENT, Settings, SettingsError
 from scs_supervisor.store import Store, StoreError, Unavailable, upgrade
 
@@ -32,8 +40,8 @@ def config_value(name: str, value: str) -> str:
     return value.replace('%', '%%')
 
 
-def render_supervisord_conf(settings: Settings) -> str:
-    """The complete supervisord config of an agent (pure)."""
+def render_supervisord_conf(settings: Settings, http: str | None = DEFAULT_BIND) -> str:
+    """The complete supervisord config of an agent (pure); ``http`` None leaves the API out."""
     home = settings.home
     section = '\n'.join(f'{key} = {config_value(key, value)}'
                         for key, value in settings.as_section().items())
@@ -78,8 +86,25 @@ stderr_logfile_maxbytes = 10MB
 stderr_logfile_backups = 3
 environment = {listener_environment(settings)}
 
+{render_http_program(settings, http, paths['logs']) if http else ''}
 [include]
 files = {paths['programs']}/*.conf
+"""
+
+
+def render_http_program(settings: Settings, bind: str, logs: str) -> str:
+    """``[program:scs_http]``: the HTTP API (never named like a node's ``scs-<name>``)."""
+    command = config_value('scs-http', str(Path(sys.executable).with_name('scs-http')))
+    env = f'{listener_environment(settings)},SCS_HTTP_BIND="{config_value("http", bind)}"'
+    return f"""[program:scs_http]
+command = {command}
+autorestart = true
+startsecs = 1
+redirect_stderr = true
+stdout_logfile = {logs}/scs-http.log
+stdout_logfile_maxbytes = 10MB
+stdout_logfile_backups = 3
+environment = {env}
 """
 
 
@@ -108,7 +133,7 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def prepare(settings: Settings, example: bool) -> Path:
+def prepare(settings: Settings, example: bool, http: str | None = DEFAULT_BIND) -> Path:
     """Create the directories, migrate, add the example node if new; write the config."""
     for directory in (settings.home, settings.programs_dir, settings.logs_dir,
                       settings.broker_dir):
@@ -131,7 +156,7 @@ def prepare(settings: Settings, example: bool) -> Path:
     tmp = conf.with_name('.supervisord.conf.tmp')
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as handle:
-        handle.write(render_supervisord_conf(settings))
+        handle.write(render_supervisord_conf(settings, http))
     os.replace(tmp, conf)
     return conf
 
@@ -142,7 +167,14 @@ def main(argv=None) -> None:
                  'agent_id': args.agent_id}
     try:
         settings = Settings.load(section={k: v for k, v in overrides.items() if v})
-        conf = prepare(settings, example=not args.no_example)
+        http = None if args.without_http else (args.http or DEFAULT_BIND)
+        if http:
+            host, _ = parse_bind(http)
+            if not is_loopback(host) and not os.environ.get('SCS_API_TOKEN'):
+                raise BindError(f'--http {http} is not loopback: set SCS_API_TOKEN first')
+            settings.home.mkdir(parents=True, exist_ok=True)
+            ensure_token(settings.home)
+        conf = prepare(settings, example=not args.no_example, http=http)
     except (SettingsError, StoreError, ValueError, OSError) as exc:
         print(f'scs-agent: {exc}'.splitlines()[0], file=sys.stderr)
         raise SystemExit(1) from None
@@ -153,7 +185,7 @@ def main(argv=None) -> None:
           f'  logs:     {settings.logs_dir}\n'
           f'  programs: {settings.programs_dir}\n'
           f'  manage:   {ctl} scs list\n'
-          f'  HTTP API: not in this release yet (see the README); '
-          f'--http and --without-http are accepted for forward compatibility',
+          + (f'  HTTP API: http://{http}/ (token: {token_file(settings.home)})'
+             if http else '  HTTP API: off (--without-http)'),
           flush=True)
     os.execv(sys.executable, [sys.executable, '-m', 'supervisor.supervisord', '-c', str(conf)])

@@ -16,10 +16,10 @@ from xmlrpc.client import Fault
 from supervisor.supervisorctl import ControllerPluginBase, LSBInitExitStatuses
 
 from scs_supervisor import validation
+from scs_supervisor.rpcclient import from_rpc
 from scs_supervisor.settings import Settings
 from scs_supervisor.store import Conflict, NotFound, Store, StoreError
 
-NULLABLE = ('app', 'broker', 'directory')
 SHOW_FIELDS = ('name', 'nodename', 'state', 'pid', 'uptime', 'enabled', 'queues',
                'consuming', 'min_concurrency', 'max_concurrency', 'autoscaler', 'pool', 'app',
                'broker', 'broker_url', 'loglevel', 'directory', 'env', 'agent', 'last_pong',
@@ -113,11 +113,6 @@ def field_changes(args) -> dict:
     if args.env:
         changes['env'] = dict(args.env)
     return changes
-
-
-def from_rpc(node: dict) -> dict:
-    """XML-RPC carries no None: turn empty optional fields back into null."""
-    return {k: (None if k in NULLABLE and v == '' else v) for k, v in node.items()}
 
 
 def format_status(status: dict) -> str:

@@ -49,8 +49,9 @@ class Agent:
     """One ``scs-agent`` (supervisord with scs) in its own home directory."""
 
     def __init__(self, home: Path, broker_url: str | None, database_url: str | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, http: str | None = None):
         self.home = home
+        self.http = http
         self.broker_url = broker_url
         self.database_url = database_url
         self.env = env or {}
@@ -63,6 +64,7 @@ class Agent:
 
     def start(self) -> Agent:
         argv = [str(BIN / 'scs-agent'), '--home', str(self.home), '--no-example']
+        argv += ['--http', self.http] if self.http else ['--without-http']
         if self.broker_url:
             argv += ['--broker', self.broker_url]
         if self.database_url:
@@ -85,10 +87,13 @@ class Agent:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 pass
-        try:  # whatever is left of the session: supervisord and its workers
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # Whatever is left of the session: supervisord and its workers (each of which runs in a
+        # process group of its own, so killing supervisord's group is not enough).
+        for pid in session_pids(self.process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait()
         self.process = None
 
@@ -152,6 +157,19 @@ def active_queues(broker_url: str, node: str, cwd: Path) -> set[str] | None:
     return {q['name'] for q in replies[f'{node}@{HOST}']}
 
 
+def session_pids(sid: int) -> list[int]:
+    """Every process of session ``sid``."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == sid:
+                    pids.append(int(entry))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return pids
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -164,8 +182,9 @@ def pid_alive(pid: int) -> bool:
 def make_agent(tmp_path):
     agents = []
 
-    def make(broker_url=None, database_url=None, home=None, env=None):
-        agent = Agent(home or tmp_path / f'agent{len(agents)}', broker_url, database_url, env)
+    def make(broker_url=None, database_url=None, home=None, env=None, http=None):
+        agent = Agent(home or tmp_path / f'agent{len(agents)}', broker_url, database_url, env,
+                      http)
         agents.append(agent)
         return agent
 

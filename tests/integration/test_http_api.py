@@ -1,0 +1,71 @@
+"""The HTTP API served by scs-agent, against a real supervisord and real workers."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+from tests.integration.conftest import active_queues, pid_alive, wait_for
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class Api:
+    def __init__(self, base, token):
+        self.base, self.token = base, token
+
+    def call(self, method, path, body=None, token=True):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header('Content-Type', 'application/json')
+        if token:
+            request.add_header('Authorization', f'Bearer {self.token}')
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None, response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b'null'), error.headers
+
+
+def test_nodes_over_http(make_agent, tmp_path):
+    port = free_port()
+    agent = make_agent(http=f'127.0.0.1:{port}').start()
+    api = Api(f'http://127.0.0.1:{port}', (agent.home / 'api-token').read_text().strip())
+    wait_for(lambda: api.call('GET', '/health')[0] == 200, 30, message='the API up')
+    assert api.call('GET', '/health')[1] == {'status': 'ok', 'database': 'ok',
+                                             'supervisord': 'ok'}
+
+    node = {'name': 'w1', 'queues': ['a', 'b'], 'app': 'scs_supervisor.example'}
+    assert api.call('POST', '/nodes', node, token=False)[0] == 401
+    assert agent.scs('list').count('\n') == 1  # header only: nothing was created
+
+    status, body, headers = api.call('POST', '/nodes?wait=consuming&timeout=60', node)
+    assert status == 201 and headers['Location'].endswith('/nodes/w1')
+    assert body['state'] in ('STARTING', 'RUNNING') and body['queues'] == ['a', 'b']
+    assert active_queues(agent.effective_broker, 'w1', tmp_path) == {'a', 'b'}
+    pid = body['pid']
+
+    status, body, _ = api.call('PATCH', '/nodes/w1?wait=consuming', {'queues': ['a', 'c']})
+    assert status == 200 and body['pid'] == pid  # a live change: no restart
+    assert active_queues(agent.effective_broker, 'w1', tmp_path) == {'a', 'c'}
+
+    status, body, _ = api.call('POST', '/nodes', {'name': 'w2', 'max_concurrency': 99})
+    assert status == 400 and body['description'].startswith('max_concurrency:')
+
+    status, body, _ = api.call('POST', '/nodes?async=true', {
+        'name': 'w3', 'queues': ['z'], 'app': 'scs_supervisor.example'})
+    assert status == 202
+    op = body['operation']
+    wait_for(lambda: api.call('GET', op)[1]['status'] == 'done', 60, message='async done')
+
+    names = [n['name'] for n in api.call('GET', '/nodes')[1]]
+    assert names == ['w1', 'w3']
+    assert api.call('DELETE', '/nodes/w1')[0] == 204
+    assert not pid_alive(pid)
+    assert api.call('GET', '/nodes/w1')[0] == 404
