@@ -27,6 +27,7 @@ from scs_supervisor.programs import GROUP_PREFIX, is_managed_group
 from scs_supervisor.reconcile import Action, DesiredNode, Observed, Policy, Reconciler
 from scs_supervisor.settings import Settings
 from scs_supervisor.store import Store, StoreError
+from scs_supervisor.validation import AUTOSCALE_POOLS
 
 log = logging.getLogger('scs.listener')
 #: Seconds a successful broker probe stays good for.
@@ -174,7 +175,7 @@ class Loop:
         try:
             pongs = control.ping(names)
             queues = control.active_queues(names)
-            scaled = [n.nodename for n in running if n.pool in ('prefork', 'eventlet', 'gevent')]
+            scaled = [n.nodename for n in running if n.pool in AUTOSCALE_POOLS]
             autoscalers = control.autoscalers(scaled)
             self.round_trips += 3 if scaled else 2
         except Exception as exc:
