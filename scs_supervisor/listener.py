@@ -63,7 +63,6 @@ class Loop:
         self.probed: dict[str, float] = {}
         self.controllers: dict[str, Controller] = {}
         self.exits: Counter = Counter()
-        self.errors: dict[str, str] = {}
         self.database_error = ''
         self.last_tick = {'duration': None, 'at': None, 'count': 0, 'round_trips': 0}
         self._lock = threading.Lock()
