@@ -10,10 +10,15 @@ imported, which the ``celery`` command does through the ``celery.commands`` entr
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
+from time import monotonic
 from urllib.parse import quote
 
+from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
 
 SCHEME = 'scsfs'
 
@@ -54,6 +59,22 @@ class Channel(filesystem.Channel):
         super().__init__(*args, **kwargs)
         for folder in (self.data_folder_in, self.control_folder):
             os.makedirs(folder, mode=0o700, exist_ok=True)
+
+    def _put(self, queue, payload, **kwargs):
+        """Put a message on ``queue`` atomically.
+
+        kombu's filesystem transport creates the message file, then writes it; a reader in
+        another process can take the file in between and die on an empty message.  Here the
+        message is written under a name no reader looks at (``.<uuid>.tmp``), then renamed.
+        """
+        name = f'{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg'
+        tmp = os.path.join(self.data_folder_out, f'.{uuid.uuid4()}.tmp')
+        try:
+            with open(tmp, 'wb') as handle:
+                handle.write(str_to_bytes(dumps(payload)))
+            os.replace(tmp, os.path.join(self.data_folder_out, name))
+        except OSError as exc:
+            raise ChannelError(f'cannot add a message to {self.data_folder_out}') from exc
 
 
 class Transport(filesystem.Transport):
