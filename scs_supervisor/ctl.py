@@ -322,10 +322,7 @@ class ScsControllerPlugin(ControllerPluginBase):
 
 def check_timeout(args) -> int:
     if getattr(args, 'wait', False) or getattr(args, 'async_', False):
-        timeout = validation.check_int('timeout', args.timeout)
-        if not 1 <= timeout <= 3600:
-            raise validation.ValidationError('timeout', 'must be 1 to 3600 seconds')
-        return timeout
+        return validation.check_timeout(args.timeout)
     return 120
 
 

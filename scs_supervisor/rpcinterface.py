@@ -163,11 +163,9 @@ class ScsNamespaceRPCInterface:
         self._update('startOperation')
         try:
             names = [validation.check_node_name(n) for n in names]
-            timeout = validation.check_int('timeout', timeout)
+            timeout = validation.check_timeout(timeout)
         except validation.ValidationError as exc:
             raise ScsFault(Faults.INVALID, str(exc)) from None
-        if not 1 <= timeout <= 3600:
-            raise ScsFault(Faults.INVALID, 'timeout: must be 1 to 3600 seconds')
         return self.applier.operations.start(names or None, timeout).id
 
     def getOperation(self, id):
@@ -226,8 +224,7 @@ class ScsNamespaceRPCInterface:
 
     def _with_state(self, node: dict) -> dict:
         """Add what supervisord knows of the node's process."""
-        group = self.supervisord.process_groups.get(programs.group_name(node['name']))
-        process = next(iter(group.processes.values()), None) if group else None
+        process = node_process(self.supervisord, node['name'])
         if process is None:
             state, pid, uptime = 'ABSENT' if node['enabled'] else 'DISABLED', 0, 0
         else:
@@ -299,10 +296,15 @@ def stop_all_nodes(supervisord) -> None:
             group.stop_all()
 
 
+def node_process(supervisord, node: str):
+    """The supervisord process of a node, or None when its group is not loaded."""
+    group = supervisord.process_groups.get(programs.group_name(node))
+    return next(iter(group.processes.values()), None) if group else None
+
+
 def process_state(supervisord, node: str) -> tuple[str, str]:
     """supervisord's state of a node's process and its spawn error, if any (read-only)."""
-    group = supervisord.process_groups.get(programs.group_name(node))
-    process = next(iter(group.processes.values()), None) if group else None
+    process = node_process(supervisord, node)
     if process is None:
         return 'ABSENT', ''
     return getProcessStateDescription(process.get_state()), process.spawnerr or ''

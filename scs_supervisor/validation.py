@@ -139,6 +139,14 @@ def check_int(field: str, value) -> int:
     return value
 
 
+def check_timeout(value) -> int:
+    """Seconds a caller may wait for an operation: 1 to 3600."""
+    seconds = check_int('timeout', value)
+    if not 1 <= seconds <= 3600:
+        raise ValidationError('timeout', 'must be 1 to 3600 seconds')
+    return seconds
+
+
 def check_concurrency(min_value, max_value, cap: int) -> tuple[int, int]:
     """``1 <= min_concurrency <= max_concurrency <= cap``."""
     low = check_int('min_concurrency', min_value)

@@ -128,7 +128,7 @@ class Nodes:
         wait, is_async = req.get_param('wait'), req.get_param_as_bool('async') or False
         if wait not in (None, 'consuming'):
             raise validation.ValidationError('wait', 'must be consuming')
-        timeout = req.get_param_as_int('timeout', min_value=1, max_value=3600) or 120
+        timeout = validation.check_timeout(req.get_param('timeout') or 120)
         if is_async:
             op_id = self.supervisor.start_operation([name], timeout)
             resp.status = falcon.HTTP_202
