@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xmlrpc.client
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor.xmlrpc import Faults, SupervisorTransport
+
+from scs_supervisor.programs import group_name
 
 NULLABLE = ('app', 'broker', 'directory')
 
@@ -20,9 +22,12 @@ class SupervisorClient:
     def __init__(self, serverurl: str):
         self.serverurl = serverurl
 
-    def scs(self):
+    def proxy(self) -> xmlrpc.client.ServerProxy:
         transport = SupervisorTransport(None, None, self.serverurl)
-        return xmlrpc.client.ServerProxy('http://127.0.0.1', transport).scs
+        return xmlrpc.client.ServerProxy('http://127.0.0.1', transport)
+
+    def scs(self):
+        return self.proxy().scs
 
     def sync(self) -> dict:
         return self.scs().sync()
@@ -44,3 +49,21 @@ class SupervisorClient:
 
     def ping(self) -> str:
         return self.scs().getAPIVersion()
+
+    def status(self) -> dict:
+        """The supervisor loop's view of this agent (brokers, pauses, last tick)."""
+        return self.scs().getStatus()
+
+    def process_info(self, name: str) -> dict:
+        return self.proxy().supervisor.getProcessInfo(name)
+
+    def restart_node(self, name: str) -> None:
+        """Stop the node's worker and start it again (it must be in supervisord)."""
+        supervisor = self.proxy().supervisor
+        group = group_name(name)
+        supervisor.stopProcessGroup(group, True)
+        try:
+            supervisor.startProcessGroup(group, False)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode != Faults.ALREADY_STARTED:  # the loop was quicker
+                raise

@@ -19,7 +19,15 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scs_supervisor import validation as v
-from scs_supervisor.models import AgentStatus, Broker, Node, NodeStatus, Queue, Revision
+from scs_supervisor.models import (
+    AgentStatus,
+    Broker,
+    Node,
+    NodeQueue,
+    NodeStatus,
+    Queue,
+    Revision,
+)
 from scs_supervisor.programs import ProgramSpec
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 
@@ -221,14 +229,176 @@ class Store:
             s.delete(self._node(s, name))
             self._bump(s)
 
+    def set_autoscale(self, name: str, min_value, max_value) -> dict:
+        return self.update_node(name, {'min_concurrency': min_value, 'max_concurrency': max_value})
+
+    # -- queues ------------------------------------------------------------------------------
+
+    def list_queues(self) -> list[dict]:
+        with self.session() as s:
+            users = self._queue_users(s)
+            return [self._queue_dict(q, users.get(q.id, []))
+                    for q in s.scalars(select(Queue).order_by(Queue.name))]
+
+    def get_queue(self, name: str) -> dict:
+        with self.session() as s:
+            queue = self._named(s, Queue, name, 'queue')
+            return self._queue_dict(queue, self._queue_users(s, queue.id).get(queue.id, []))
+
+    def create_queue(self, name: str, fields: Mapping) -> dict:
+        """Declare a queue; ``exchange`` and ``routing_key`` default to its name."""
+        name = v.check_queue_name(name, 'name')
+        clean = v.check_queue_fields({**v.QUEUE_DEFAULTS, **fields})
+        try:
+            with self.session() as s:
+                if s.scalar(select(Queue.id).where(Queue.name == name)) is not None:
+                    raise Conflict(f'queue {name} already exists')
+                queue = Queue(name=name, **self._declaration(name, clean))
+                s.add(queue)
+                s.flush()
+                return self._queue_dict(queue, [])
+        except IntegrityError:
+            raise Conflict(f'queue {name} already exists') from None
+
+    def update_queue(self, name: str, changes: Mapping) -> dict:
+        """Change a queue's declaration; workers take it when they next consume the queue."""
+        with self.session() as s:
+            queue = self._named(s, Queue, name, 'queue')
+            current = {'exchange': queue.exchange, 'exchange_type': queue.exchange_type,
+                       'routing_key': queue.routing_key, 'options': dict(queue.options or {})}
+            clean = v.check_queue_fields({**current, **changes})
+            for field, value in self._declaration(name, clean).items():
+                setattr(queue, field, value)
+            self._bump(s)
+            users = self._queue_users(s, queue.id).get(queue.id, [])
+            s.flush()
+            return self._queue_dict(queue, users)
+
+    def delete_queue(self, name: str, force: bool = False) -> list[str]:
+        """Delete a queue; one in use needs ``force``, which takes it off those nodes first.
+
+        Returns the names of the nodes that consumed it.  A node would be left without queues:
+        :class:`Conflict`, whatever ``force`` says.
+        """
+        with self.session() as s:
+            queue = self._named(s, Queue, name, 'queue')
+            users = self._queue_users(s, queue.id).get(queue.id, [])
+            if users and not force:
+                raise Conflict(f'queue {name} is consumed by {", ".join(users)}; '
+                               f'use force to take it off those nodes')
+            for node in s.scalars(select(Node).where(Node.name.in_(users))):
+                remaining = [q for q in node.queues if q.name != name]
+                if not remaining:
+                    raise Conflict(f'node {node.name} consumes only {name}: give it another '
+                                   f'queue first')
+                node.set_queues(remaining)
+            s.delete(queue)
+            self._bump(s)
+            return users
+
+    # -- brokers -----------------------------------------------------------------------------
+
+    def list_brokers(self) -> list[dict]:
+        with self.session() as s:
+            users = self._broker_users(s)
+            return [self._broker_dict(b, users.get(b.id, []))
+                    for b in s.scalars(select(Broker).order_by(Broker.name))]
+
+    def get_broker(self, name: str) -> dict:
+        with self.session() as s:
+            broker = self._named(s, Broker, name, 'broker')
+            return self._broker_dict(broker, self._broker_users(s).get(broker.id, []))
+
+    def create_broker(self, name: str, url) -> dict:
+        name = v.check_broker_name(name, 'name')
+        url = v.check_broker_url(url, 'url')
+        try:
+            with self.session() as s:
+                if s.scalar(select(Broker.id).where(Broker.name == name)) is not None:
+                    raise Conflict(f'broker {name} already exists')
+                if s.scalar(select(Broker.id).where(Broker.url == url)) is not None:
+                    raise Conflict('a broker with that URL already exists')
+                broker = Broker(name=name, url=url)
+                s.add(broker)
+                s.flush()
+                return self._broker_dict(broker, [])
+        except IntegrityError:
+            raise Conflict(f'broker {name} already exists') from None
+
+    def update_broker(self, name: str, changes: Mapping) -> dict:
+        """Change a broker's URL (its nodes restart on the next sync) or its name."""
+        unknown = sorted(set(changes) - {'name', 'url'})
+        if unknown:
+            raise v.ValidationError(unknown[0], 'unknown field (known: name, url)')
+        try:
+            with self.session() as s:
+                broker = self._named(s, Broker, name, 'broker')
+                if 'name' in changes:
+                    broker.name = v.check_broker_name(changes['name'], 'name')
+                if 'url' in changes:
+                    broker.url = v.check_broker_url(changes['url'], 'url')
+                self._bump(s)
+                s.flush()
+                return self._broker_dict(broker, self._broker_users(s).get(broker.id, []))
+        except IntegrityError:
+            raise Conflict('another broker has that name or URL') from None
+
+    def delete_broker(self, name: str) -> None:
+        with self.session() as s:
+            broker = self._named(s, Broker, name, 'broker')
+            users = self._broker_users(s).get(broker.id, [])
+            if users:
+                raise Conflict(f'broker {name} is used by {", ".join(users)}; move them first')
+            s.delete(broker)
+
     # -- helpers -----------------------------------------------------------------------------
 
     @staticmethod
+    def _named(session: Session, model, name: str, kind: str):
+        row = session.scalar(select(model).where(model.name == name))
+        if row is None:
+            raise NotFound(f'no {kind} named {name}')
+        return row
+
+    @staticmethod
+    def _queue_users(session: Session, queue_id: int | None = None) -> dict[int, list[str]]:
+        query = select(NodeQueue.queue_id, Node.name).join(Node).order_by(Node.name)
+        if queue_id is not None:
+            query = query.where(NodeQueue.queue_id == queue_id)
+        users: dict[int, list[str]] = {}
+        for qid, node in session.execute(query):
+            users.setdefault(qid, []).append(node)
+        return users
+
+    @staticmethod
+    def _broker_users(session: Session) -> dict[int, list[str]]:
+        users: dict[int, list[str]] = {}
+        for bid, node in session.execute(select(Node.broker_id, Node.name)
+                                         .where(Node.broker_id.is_not(None))
+                                         .order_by(Node.name)):
+            users.setdefault(bid, []).append(node)
+        return users
+
+    @staticmethod
+    def _declaration(name: str, clean: Mapping) -> dict:
+        return {'exchange': name if clean['exchange'] is None else clean['exchange'],
+                'exchange_type': clean['exchange_type'],
+                'routing_key': name if clean['routing_key'] is None else clean['routing_key'],
+                'options': clean['options']}
+
+    @staticmethod
+    def _queue_dict(queue: Queue, nodes: list[str]) -> dict:
+        return {'name': queue.name, 'exchange': queue.exchange,
+                'exchange_type': queue.exchange_type, 'routing_key': queue.routing_key,
+                'options': dict(queue.options or {}), 'nodes': nodes}
+
+    @staticmethod
+    def _broker_dict(broker: Broker, nodes: list[str]) -> dict:
+        return {'name': broker.name, 'url': maybe_sanitize_url(broker.url), 'nodes': nodes}
+
+    @staticmethod
     def _node(session: Session, name: str) -> Node:
-        node = session.scalar(select(Node).where(Node.name == name))
-        if node is None:
-            raise NotFound(f'no node named {name}')
-        return node
+        return Store._named(session, Node, name, 'node')
 
     @staticmethod
     def _bump(session: Session) -> None:
@@ -265,8 +435,11 @@ class Store:
             return broker
         broker = session.scalar(select(Broker).where(Broker.url == value))
         if broker is None:
-            count = len(session.scalars(select(Broker.id)).all())
-            broker = Broker(name=f'broker-{count + 1}', url=value)
+            taken = set(session.scalars(select(Broker.name)))
+            number = len(taken) + 1
+            while f'broker-{number}' in taken:
+                number += 1
+            broker = Broker(name=f'broker-{number}', url=value)
             session.add(broker)
         return broker
 

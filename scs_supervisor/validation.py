@@ -16,7 +16,6 @@ BROKER_NAME_RE = NODE_NAME_RE
 APP_RE = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?')
 DIRECTORY_RE = re.compile(r'/[A-Za-z0-9_./@+-]{0,1023}')
 ENV_KEY_RE = re.compile(r'[A-Z_][A-Z0-9_]{0,127}')
-EXCHANGE_RE = re.compile(r'[A-Za-z0-9_.:-]{0,200}')
 
 QUEUE_NAME_MAX = 200
 ENV_VALUE_MAX = 4096
@@ -69,8 +68,8 @@ def check_node_name(value) -> str:
                       '(ASCII letters, digits, _ and -)')
 
 
-def check_broker_name(value) -> str:
-    return _fullmatch('broker name', BROKER_NAME_RE, value,
+def check_broker_name(value, field: str = 'broker name') -> str:
+    return _fullmatch(field, BROKER_NAME_RE, value,
                       'must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$')
 
 
@@ -104,8 +103,8 @@ def check_queue_names(values, field: str = 'queues') -> list[str]:
 
 
 def check_exchange(value, field: str = 'exchange') -> str:
-    return _fullmatch(field, EXCHANGE_RE, value,
-                      'must be at most 200 of A-Z a-z 0-9 _ . : -')
+    """An exchange name: empty (the default exchange) or what a queue name may be."""
+    return value if value == '' else check_queue_name(value, field)
 
 
 def check_exchange_type(value) -> str:
@@ -215,9 +214,8 @@ def check_env_value(field: str, value) -> str:
     return value
 
 
-def check_broker_url(value) -> str:
+def check_broker_url(value, field: str = 'broker') -> str:
     """A broker URL kombu can parse, with a scheme from :data:`BROKER_SCHEMES`."""
-    field = 'broker'
     if not isinstance(value, str) or not value:
         raise ValidationError(field, 'must be a broker URL')
     if len(value) > URL_MAX:
@@ -235,16 +233,77 @@ def check_broker_url(value) -> str:
     return value
 
 
-def check_json_options(value) -> dict:
-    """Queue options (queue arguments and the like): a JSON object of plain values."""
+#: Options a queue declaration may carry (kombu ``Queue`` arguments) and the JSON type of each.
+QUEUE_OPTIONS = {
+    'durable': bool, 'exclusive': bool, 'auto_delete': bool, 'no_ack': bool,
+    'expires': (int, float), 'message_ttl': (int, float), 'max_length': int,
+    'max_length_bytes': int, 'max_priority': int,
+    'queue_arguments': Mapping, 'binding_arguments': Mapping, 'consumer_arguments': Mapping,
+}
+ROUTING_KEY_RE = re.compile(r'[!-~]{0,255}')
+
+
+def check_routing_key(value) -> str:
+    """A routing key (it never reaches a config file): printable ASCII, no whitespace."""
+    return _fullmatch('routing_key', ROUTING_KEY_RE, value,
+                      'must be at most 255 printable ASCII characters without whitespace')
+
+
+def _plain_json(value, depth: int = 0) -> bool:
+    """Strings, numbers, booleans and null, in objects and lists at most three levels deep."""
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    if isinstance(value, str):
+        return len(value) <= 1024 and _printable_ascii(value)
+    if depth >= 3:
+        return False
+    if isinstance(value, list):
+        return len(value) <= 64 and all(_plain_json(item, depth + 1) for item in value)
+    if isinstance(value, Mapping):
+        return len(value) <= 64 and all(
+            isinstance(k, str) and 0 < len(k) <= 255 and _printable_ascii(k)
+            and _plain_json(item, depth + 1) for k, item in value.items())
+    return False
+
+
+def check_queue_options(value) -> dict:
+    """Queue options from :data:`QUEUE_OPTIONS`, each of its type; arguments as plain JSON."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ValidationError('options', 'must be an object')
-    for key in value:
-        if not isinstance(key, str) or not key or not _printable_ascii(key):
-            raise ValidationError('options', 'keys must be non-empty printable ASCII strings')
+    for key, item in value.items():
+        kind = QUEUE_OPTIONS.get(key)
+        if kind is None:
+            raise ValidationError('options', f'unknown option {str(key)[:40]!r} (known: '
+                                             f'{", ".join(QUEUE_OPTIONS)})')
+        if (not isinstance(item, kind) or (kind is not bool and isinstance(item, bool))
+                or not _plain_json(item)):
+            raise ValidationError(f'options.{key}', 'has the wrong type' if kind is not Mapping
+                                  else 'must be an object of plain JSON values')
+        if kind is not bool and kind is not Mapping and item < 0:
+            raise ValidationError(f'options.{key}', 'must not be negative')
     return dict(value)
+
+
+#: Queue fields a caller may set, and their defaults on create (``None``: the queue's name).
+QUEUE_DEFAULTS = {'exchange': None, 'exchange_type': 'direct', 'routing_key': None,
+                  'options': {}}
+
+
+def check_queue_fields(fields: Mapping) -> dict:
+    """Validate a queue declaration (see :data:`QUEUE_DEFAULTS`); return it normalised."""
+    unknown = sorted(set(fields) - set(QUEUE_DEFAULTS))
+    if unknown:
+        raise ValidationError(unknown[0], f'unknown field (known: name, '
+                                          f'{", ".join(QUEUE_DEFAULTS)})')
+    return {
+        'exchange': None if fields['exchange'] is None else check_exchange(fields['exchange']),
+        'exchange_type': check_exchange_type(fields['exchange_type']),
+        'routing_key': (None if fields['routing_key'] is None
+                        else check_routing_key(fields['routing_key'])),
+        'options': check_queue_options(fields['options']),
+    }
 
 
 #: Node fields a caller may set, and their defaults on create.

@@ -33,13 +33,19 @@ class Api:
             return error.code, json.loads(error.read() or b'null'), error.headers
 
 
+def metrics_text(api):
+    with urllib.request.urlopen(api.base + '/metrics', timeout=30) as response:
+        return response.read().decode()
+
+
 def test_nodes_over_http(make_agent, tmp_path):
     port = free_port()
     agent = make_agent(http=f'127.0.0.1:{port}').start()
     api = Api(f'http://127.0.0.1:{port}', (agent.home / 'api-token').read_text().strip())
     wait_for(lambda: api.call('GET', '/health')[0] == 200, 30, message='the API up')
-    assert api.call('GET', '/health')[1] == {'status': 'ok', 'database': 'ok',
-                                             'supervisord': 'ok'}
+    health = wait_for(lambda: (lambda h: h if h['listener'] == 'ok' else None)(
+        api.call('GET', '/health')[1]), 30, message='the listener ticking')
+    assert health['status'] == 'ok' and health['database'] == health['supervisord'] == 'ok'
 
     node = {'name': 'w1', 'queues': ['a', 'b'], 'app': 'scs_supervisor.example'}
     assert api.call('POST', '/nodes', node, token=False)[0] == 401
@@ -66,6 +72,31 @@ def test_nodes_over_http(make_agent, tmp_path):
 
     names = [n['name'] for n in api.call('GET', '/nodes')[1]]
     assert names == ['w1', 'w3']
+
+    # A node's queues, concurrency and restart, each applied to the running worker.
+    status, body, _ = api.call('PUT', '/nodes/w1/queues/d?wait=consuming')
+    assert status == 200 and body['queues'] == ['a', 'c', 'd'] and body['pid'] == pid
+    assert active_queues(agent.effective_broker, 'w1', tmp_path) == {'a', 'c', 'd'}
+    status, body, _ = api.call('DELETE', '/nodes/w1/queues/a?wait=consuming')
+    assert status == 200 and body['pid'] == pid
+    assert active_queues(agent.effective_broker, 'w1', tmp_path) == {'c', 'd'}
+    status, body, _ = api.call('PUT', '/nodes/w1/autoscale', {'min': 2, 'max': 3})
+    assert status == 200 and (body['min_concurrency'], body['max_concurrency']) == (2, 3)
+    status, body, _ = api.call('POST', '/nodes/w1/restart?wait=consuming')
+    assert status == 200 and body['pid'] != pid and pid_alive(body['pid'])
+    assert not pid_alive(pid)
+    pid = body['pid']
+
+    # Deleting a queue in use: refused, then forced off the node that consumes it.
+    assert api.call('DELETE', '/queues/c')[0] == 409
+    assert api.call('DELETE', '/queues/c?force=true')[0] == 204
+    assert api.call('GET', '/nodes/w1')[1]['queues'] == ['d']
+    wait_for(lambda: active_queues(agent.effective_broker, 'w1', tmp_path) == {'d'}, 30,
+             message='queue c cancelled')
+
+    metrics = wait_for(lambda: (lambda text: text if 'scs_nodes{state="RUNNING"} 2.0' in text
+                                else None)(metrics_text(api)), 30, message='2 RUNNING')
+    assert 'scs_supervisord_up 1.0' in metrics
     assert api.call('DELETE', '/nodes/w1')[0] == 204
     assert not pid_alive(pid)
     assert api.call('GET', '/nodes/w1')[0] == 404
