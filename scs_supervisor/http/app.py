@@ -11,6 +11,7 @@ import xmlrpc.client
 import falcon
 
 from scs_supervisor import validation
+from scs_supervisor.http.admin import AdminPage
 from scs_supervisor.http.auth import BodyLimit, TokenAuth
 from scs_supervisor.http.catalog import Brokers, Queues
 from scs_supervisor.http.health import Health, Metrics
@@ -25,6 +26,9 @@ def create_app(settings, store: Store, supervisor, token: str) -> falcon.App:
     """The WSGI app; ``supervisor`` is a :class:`~scs_supervisor.rpcclient.SupervisorClient`."""
     app = falcon.App(middleware=[BodyLimit(BODY_LIMIT), TokenAuth(token)])
     app.req_options.strip_url_path_trailing_slash = True
+    admin = AdminPage()
+    app.add_route('/', admin)
+    app.add_route('/admin/{file}', admin, suffix='asset')
     nodes = Nodes(settings, store, supervisor)
     app.add_route('/nodes', nodes)
     app.add_route('/nodes/{name}', nodes, suffix='item')
