@@ -1,7 +1,9 @@
 """The HTTP API served by scs-agent, against a real supervisord and real workers."""
 
+import concurrent.futures
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 
@@ -100,3 +102,28 @@ def test_nodes_over_http(make_agent, tmp_path):
     assert api.call('DELETE', '/nodes/w1')[0] == 204
     assert not pid_alive(pid)
     assert api.call('GET', '/nodes/w1')[0] == 404
+
+
+def test_fifty_concurrent_creates_of_one_name(make_agent, tmp_path):
+    port = free_port()
+    agent = make_agent(http=f'127.0.0.1:{port}').start()
+    api = Api(f'http://127.0.0.1:{port}', (agent.home / 'api-token').read_text().strip())
+    wait_for(lambda: api.call('GET', '/health')[0] in (200, 503), 30, message='the API up')
+    node = {'name': 'race', 'queues': ['r'], 'app': 'scs_supervisor.example', 'pool': 'solo'}
+    start = threading.Barrier(50)
+
+    def create(_):
+        start.wait()
+        return api.call('POST', '/nodes', node)
+
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(create, range(50)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201] + [409] * 49, statuses
+    assert all('already exists' in body['description'] for status, body, _ in results
+               if status == 409)
+    wait_for(lambda: active_queues(agent.effective_broker, 'race', tmp_path) == {'r'}, 60,
+             message='the one worker consuming')
+    processes = [p for p in agent.rpc().supervisor.getAllProcessInfo()
+                 if p['group'].startswith('scs-')]
+    assert [(p['group'], p['statename']) for p in processes] == [('scs-race', 'RUNNING')]
