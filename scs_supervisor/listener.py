@@ -63,6 +63,8 @@ class Loop:
         self.probed: dict[str, float] = {}
         self.controllers: dict[str, Controller] = {}
         self.exits: Counter = Counter()
+        #: Actions carried out since the listener started, by kind (for /metrics).
+        self.repairs: Counter = Counter()
         self.database_error = ''
         self.last_tick = {'duration': None, 'at': None, 'count': 0, 'round_trips': 0}
         self._lock = threading.Lock()
@@ -195,6 +197,7 @@ class Loop:
             memory = self.reconciler.node(node.name)
             try:
                 self._do(action, node, observed[node.name])
+                self.repairs[action.kind] += 1
                 log.info('%s %s: %s', action.kind, node.name, action.reason)
                 if action.kind in ('add_consumer', 'cancel_consumer'):
                     verify.setdefault(node.broker_url, []).append(node)
@@ -257,7 +260,7 @@ class Loop:
                                if memory.revived_at is not None else None),
                 'paused': (not memory.up) or memory.in_grace(now, self.reconciler.policy),
             }
-        agent = {'brokers': brokers, 'last_tick': self.last_tick,
+        agent = {'brokers': brokers, 'last_tick': self.last_tick, 'repairs': dict(self.repairs),
                  'database_error': self.database_error, 'listener_pid': os.getpid()}
         try:
             self.store.record_status(self.settings.agent_id, statuses, agent)

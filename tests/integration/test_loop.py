@@ -100,6 +100,9 @@ def test_drift_behind_its_back_is_repaired(make_agent, tmp_path):
     wait_for(autoscaler, 30, message='autoscaler back at 4,1')
     node = agent.node('n1')
     assert sorted(node['consuming']) == ['a', 'b'] and node['restarts'] == 0
+    repairs = wait_for(lambda: (lambda r: r if r.get('autoscale') else None)(
+        agent.rpc().scs.getStatus().get('repairs', {})), 30, message='repairs recorded')
+    assert repairs['add_consumer'] >= 1 and repairs['cancel_consumer'] >= 1
 
 
 @pytest.fixture
