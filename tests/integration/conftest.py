@@ -207,3 +207,15 @@ def postgres_url():
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def rabbitmq_vhost():
+    """A RabbitMQ URL on a fresh virtual host (deleted afterwards): Celery node names and
+    queues of this test cannot meet those of anything else using the shared server."""
+    vhost = unique('scs-test-')
+    subprocess.run(['rabbitmqctl', '-q', 'add_vhost', vhost], check=True, timeout=60)
+    subprocess.run(['rabbitmqctl', '-q', 'set_permissions', '-p', vhost, 'guest', '.*', '.*',
+                    '.*'], check=True, timeout=60)
+    yield f'amqp://guest:guest@127.0.0.1:5672/{vhost}'
+    subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', vhost], timeout=60)

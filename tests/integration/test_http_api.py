@@ -1,4 +1,4 @@
-"""The HTTP API served by scs-agent, against a real supervisord and real workers."""
+"""The HTTP API served by scs-agent, against a real supervisord, real workers and RabbitMQ."""
 
 import concurrent.futures
 import json
@@ -40,9 +40,9 @@ def metrics_text(api):
         return response.read().decode()
 
 
-def test_nodes_over_http(make_agent, tmp_path):
+def test_nodes_over_http(make_agent, tmp_path, rabbitmq_vhost):
     port = free_port()
-    agent = make_agent(http=f'127.0.0.1:{port}').start()
+    agent = make_agent(rabbitmq_vhost, http=f'127.0.0.1:{port}').start()
     api = Api(f'http://127.0.0.1:{port}', (agent.home / 'api-token').read_text().strip())
     wait_for(lambda: api.call('GET', '/health')[0] == 200, 30, message='the API up')
     health = wait_for(lambda: (lambda h: h if h['listener'] == 'ok' else None)(
@@ -99,6 +99,10 @@ def test_nodes_over_http(make_agent, tmp_path):
     metrics = wait_for(lambda: (lambda text: text if 'scs_nodes{state="RUNNING"} 2.0' in text
                                 else None)(metrics_text(api)), 30, message='2 RUNNING')
     assert 'scs_supervisord_up 1.0' in metrics
+    assert f'scs_broker_up{{broker="{rabbitmq_vhost.replace(":guest@", ":**@")}"}} 1.0' in metrics
+    for path in ('/nodes', '/health', '/brokers'):  # the password never shows
+        assert 'guest:guest' not in json.dumps(api.call('GET', path)[1])
+    assert 'guest:guest' not in metrics
     assert api.call('DELETE', '/nodes/w1')[0] == 204
     assert not pid_alive(pid)
     assert api.call('GET', '/nodes/w1')[0] == 404
