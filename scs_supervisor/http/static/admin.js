@@ -186,8 +186,9 @@
       state: node.state,
       pid: node.pid ? String(node.pid) : '—',
       queues: (node.queues || []).join(', '),
+      // Sorted: workers report their queues in any order, which would rebuild the row.
       consuming: Array.isArray(node.consuming)
-        ? node.consuming.join(', ') || 'none' : '—',
+        ? [...node.consuming].sort().join(', ') || 'none' : '—',
       concurrency: `${node.min_concurrency}–${node.max_concurrency}`,
       pool: node.pool,
       enabled: node.enabled ? 'yes' : 'no',
@@ -214,12 +215,20 @@
       type: 'button', text, 'aria-label': `${text} node ${name}`,
       onclick: (event) => handler(event.currentTarget),
     });
+    const restart = button('Restart', (b) => act(`restart node ${name}`,
+      () => api('POST', nodePath(name, 'restart')),
+      (n) => `Restarted node ${name} (${n.state}, pid ${n.pid || '—'}).`, b));
+    if (!cells.enabledFlag) {
+      // The API refuses (409) to restart a disabled node: Enable starts it.
+      restart.disabled = true;
+      restart.classList.add('unavailable');
+      restart.title = 'A disabled node has no worker: Enable starts it';
+    }
     tr.append(el('td', { class: 'actions' }, [
       button('Edit', () => openEdit(name)),
       button(toggle, (b) => act(`${verb} node ${name}`, () => api('POST', nodePath(name, verb)),
         (n) => `${toggle}d node ${name} (${n.state}).`, b)),
-      button('Restart', (b) => act(`restart node ${name}`,
-        () => api('POST', nodePath(name, 'restart')), `Restarted node ${name}.`, b)),
+      restart,
       button('Delete', (b) => {
         const question = `Delete node ${name}? Its worker is stopped and the node is removed.`;
         if (window.confirm(question)) {
@@ -386,14 +395,18 @@
     return tr;
   }
 
-  function deleteQueue(name, button) {
+  async function deleteQueue(name, button) {
     const force = $('queue-force').checked;
     const question = force
       ? `Delete queue ${name}, and remove it from every node that consumes it?`
       : `Delete queue ${name}?`;
     if (!window.confirm(question)) return;
     const path = `queues/${encodeURIComponent(name)}${force ? '?force=true' : ''}`;
-    act(`delete queue ${name}`, () => api('DELETE', path), `Deleted queue ${name}.`, button);
+    // A 204 resolves to null, a failure to undefined.
+    const deleted = await act(`delete queue ${name}`, () => api('DELETE', path),
+      `Deleted queue ${name}.`, button);
+    // Force is for one deletion: the next one is refused again while nodes use the queue.
+    if (deleted !== undefined) $('queue-force').checked = false;
   }
 
   function renderQueues(queues) {
@@ -417,13 +430,39 @@
     if (queue) form.reset();
   });
 
+  // ---- brokers (read-only) ---------------------------------------------------------------
+
+  const brokerRows = new Map();
+
+  function brokerCells(broker) {
+    // The API masks the password in every URL it answers.
+    return { name: broker.name, url: broker.url, nodes: (broker.nodes || []).join(', ') || 'none' };
+  }
+
+  function buildBrokerRow(broker, cells) {
+    const tr = el('tr', { 'data-broker': broker.name });
+    for (const column of ['name', 'url', 'nodes']) {
+      const td = el(column === 'name' ? 'th' : 'td', { class: column, text: cells[column] });
+      if (column === 'name') td.setAttribute('scope', 'row');
+      tr.append(td);
+    }
+    return tr;
+  }
+
+  function renderBrokers(brokers) {
+    syncRows($('brokers').tBodies[0], brokerRows, brokers, (broker) => broker.name, brokerCells,
+      buildBrokerRow);
+    $('brokers-status').textContent = brokers.length
+      ? '' : "No brokers declared: every node uses the agent's default broker.";
+  }
+
   // ---- refreshing -----------------------------------------------------------------------
 
   let timer = null;
   let inFlight = false;
   let again = false;
 
-  /** Read nodes and queues now, then every REFRESH_MS; never two reads at once. */
+  /** Read nodes, queues and brokers now, then every REFRESH_MS; never two reads at once. */
   async function refresh() {
     clearTimeout(timer);
     if (inFlight) {
@@ -441,7 +480,8 @@
   }
 
   async function readAll() {
-    const [nodes, queues] = await Promise.allSettled([api('GET', 'nodes'), api('GET', 'queues')]);
+    const [nodes, queues, brokers] = await Promise.allSettled(
+      [api('GET', 'nodes'), api('GET', 'queues'), api('GET', 'brokers')]);
     const status = $('refresh-status');
     if (nodes.status === 'fulfilled') {
       renderNodes(nodes.value);
@@ -454,6 +494,9 @@
     $('queues-list').hidden = queues.status !== 'fulfilled';
     if (queues.status === 'fulfilled') renderQueues(queues.value);
     else $('queues-status').textContent = `Could not read the queues: ${queues.reason.message}`;
+    $('brokers-list').hidden = brokers.status !== 'fulfilled' || brokers.value.length === 0;
+    if (brokers.status === 'fulfilled') renderBrokers(brokers.value);
+    else $('brokers-status').textContent = `Could not read the brokers: ${brokers.reason.message}`;
   }
 
   document.addEventListener('visibilitychange', () => {
