@@ -16,7 +16,7 @@ from xmlrpc.client import Fault
 from supervisor.supervisorctl import ControllerPluginBase, LSBInitExitStatuses
 
 from scs_supervisor import validation
-from scs_supervisor.rpcclient import from_rpc
+from scs_supervisor.rpcclient import from_rpc, restart_node
 from scs_supervisor.settings import Settings
 from scs_supervisor.store import Conflict, NotFound, Store, StoreError
 
@@ -80,11 +80,32 @@ def build_parser() -> Parser:
         p.add_argument('queue')
         waiting(p)
 
-    for name in ('disable', 'enable', 'delete'):
+    for name in ('disable', 'enable', 'delete', 'restart'):
         p = sub.add_parser(name, add_help=False)
         p.add_argument('name')
-        if name == 'enable':
+        if name in ('enable', 'restart'):
             waiting(p)
+
+    for name in ('queues', 'brokers'):
+        sub.add_parser(name, add_help=False).add_argument('--json', action='store_true')
+    for name in ('queue-create', 'queue-set'):
+        p = sub.add_parser(name, add_help=False)
+        p.add_argument('name')
+        p.add_argument('--exchange')
+        p.add_argument('--exchange-type', dest='exchange_type')
+        p.add_argument('--routing-key', dest='routing_key')
+        p.add_argument('--options', type=json_object, help='a JSON object')
+    p = sub.add_parser('queue-delete', add_help=False)
+    p.add_argument('name')
+    p.add_argument('--force', action='store_true')
+    p = sub.add_parser('broker-create', add_help=False)
+    p.add_argument('name')
+    p.add_argument('url', help='the URL, or - to read it from standard input')
+    p = sub.add_parser('broker-set', add_help=False)
+    p.add_argument('name')
+    p.add_argument('--url', help='the URL, or - to read it from standard input')
+    p.add_argument('--rename', dest='new_name')
+    sub.add_parser('broker-delete', add_help=False).add_argument('name')
     waiting(sub.add_parser('sync', add_help=False))
     p = sub.add_parser('operation', add_help=False)
     p.add_argument('id')
@@ -92,6 +113,23 @@ def build_parser() -> Parser:
     p.add_argument('--json', action='store_true')
     sub.add_parser('status', add_help=False).add_argument('--json', action='store_true')
     return parser
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('--options takes a JSON object') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('--options takes a JSON object')
+    return value
+
+
+def read_url(value: str | None) -> str | None:
+    """A broker URL given as ``-`` is read from standard input (keeping it out of argv)."""
+    if value != '-':
+        return value
+    return sys.stdin.readline().strip()
 
 
 def waiting(parser) -> None:
@@ -145,6 +183,23 @@ def format_table(nodes: list[dict]) -> str:
         rows.append((n['name'], n['state'], str(n['pid'] or '-'),
                      f'{n["min_concurrency"]}-{n["max_concurrency"]}', n['pool'],
                      ','.join(n['queues'])))
+    return columns(rows)
+
+
+def format_queues(queues: list[dict]) -> str:
+    rows = [('NAME', 'EXCHANGE', 'TYPE', 'ROUTING KEY', 'NODES')]
+    rows += [(q['name'], q['exchange'] or "''", q['exchange_type'], q['routing_key'] or "''",
+              ','.join(q['nodes']) or '-') for q in queues]
+    return columns(rows)
+
+
+def format_brokers(brokers: list[dict]) -> str:
+    return columns([('NAME', 'URL', 'NODES')] + [(b['name'], b['url'], ','.join(b['nodes']) or '-')
+                                                 for b in brokers])
+
+
+def columns(rows: list[tuple[str, ...]]) -> str:
+    """Rows as aligned columns; the last column is not padded."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return '\n'.join('  '.join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + '  '
                      + r[-1] for r in rows)
@@ -197,10 +252,17 @@ class ScsControllerPlugin(ControllerPluginBase):
             '           [--broker NAME|URL] [--loglevel L] [--directory DIR] [--env K=V ...]\n'
             'scs set NAME [same options]              change a node\n'
             'scs add-queue NAME QUEUE | remove-queue NAME QUEUE\n'
-            'scs disable NAME | enable NAME | delete NAME\n'
+            'scs disable NAME | enable NAME | restart NAME | delete NAME\n'
+            'scs queues [--json]                      declared queues and their nodes\n'
+            'scs queue-create NAME [--exchange E] [--exchange-type T] [--routing-key K]\n'
+            '           [--options JSON]              (queue-set NAME: the same options)\n'
+            'scs queue-delete NAME [--force]          --force takes it off its nodes too\n'
+            'scs brokers [--json]                     brokers (passwords masked)\n'
+            'scs broker-create NAME URL|-             - reads the URL from standard input\n'
+            'scs broker-set NAME [--url URL|-] [--rename NEW] | broker-delete NAME\n'
             'scs sync                                 apply the database to supervisord\n'
-            '  create, set, add-queue, remove-queue, enable and sync take --wait (until the\n'
-            '  nodes run and consume exactly their queues) or --async, and --timeout N\n'
+            '  create, set, add-queue, remove-queue, enable, restart and sync take --wait (until\n'
+            '  the nodes run and consume exactly their queues) or --async, and --timeout N\n'
             'scs operation ID [--wait] [--json]       an operation started with --async\n'
             'scs status [--json]                      brokers, pauses and the last loop tick')
 
@@ -278,6 +340,63 @@ class ScsControllerPlugin(ControllerPluginBase):
         self.store.delete_node(validation.check_node_name(args.name))
         self.apply(f'deleted node {args.name}')
 
+    def cmd_restart(self, args):
+        timeout = check_timeout(args)
+        name = validation.check_node_name(args.name)
+        if not self.store.get_node(name)['enabled']:
+            raise Conflict(f'node {name} is disabled: enable it instead')
+        restart_node(self.ctl.get_server_proxy('supervisor'), name)
+        self.ctl.output(f'restarted node {name}')
+        self.follow(args, [name], timeout)
+
+    def cmd_queues(self, args):
+        queues = self.store.list_queues()
+        self.ctl.output(json.dumps(queues, indent=2) if args.json else format_queues(queues))
+
+    def cmd_queue_create(self, args):
+        self.store.create_queue(args.name, queue_changes(args))
+        self.ctl.output(f'created queue {args.name}')
+
+    def cmd_queue_set(self, args):
+        changes = queue_changes(args)
+        if not changes:
+            raise UsageError('queue-set: give at least one option to change')
+        self.store.update_queue(args.name, changes)
+        self.ctl.output(f'updated queue {args.name}')
+
+    def cmd_queue_delete(self, args):
+        nodes = self.store.delete_queue(args.name, force=args.force)
+        if nodes:
+            self.apply(f'deleted queue {args.name}, taken off {", ".join(nodes)}')
+        else:
+            self.ctl.output(f'deleted queue {args.name}')
+
+    def cmd_brokers(self, args):
+        brokers = self.store.list_brokers()
+        self.ctl.output(json.dumps(brokers, indent=2) if args.json else format_brokers(brokers))
+
+    def cmd_broker_create(self, args):
+        self.store.create_broker(args.name, read_url(args.url))
+        self.ctl.output(f'created broker {args.name}')
+
+    def cmd_broker_set(self, args):
+        changes = {}
+        if args.url is not None:
+            changes['url'] = read_url(args.url)
+        if args.new_name is not None:
+            changes['name'] = args.new_name
+        if not changes:
+            raise UsageError('broker-set: give --url or --rename')
+        broker = self.store.update_broker(args.name, changes)
+        if broker['nodes']:
+            self.apply(f'updated broker {args.name}')
+        else:
+            self.ctl.output(f'updated broker {args.name}')
+
+    def cmd_broker_delete(self, args):
+        self.store.delete_broker(args.name)
+        self.ctl.output(f'deleted broker {args.name}')
+
     def cmd_status(self, args):
         status = self.rpc.getStatus()
         self.ctl.output(json.dumps(status, indent=2) if args.json else format_status(status))
@@ -311,6 +430,10 @@ class ScsControllerPlugin(ControllerPluginBase):
         self.ctl.output(f'{done}; ' + ('; '.join(parts) if parts else 'nothing to apply'))
         for name, error in sorted(result.get('errors', {}).items()):
             self.fail(f'scs: node {name} kept its previous program: {error}')
+        self.follow(args, names, timeout)
+
+    def follow(self, args, names, timeout) -> None:
+        """--wait or --async: start an operation over ``names`` and wait for it, or not."""
         if args is not None and (args.wait or args.async_):
             op_id = self.rpc.startOperation(names, timeout)
             if args.async_:
@@ -318,6 +441,12 @@ class ScsControllerPlugin(ControllerPluginBase):
                                 f'{op_id} [--wait])')
                 return
             self.report_operation(self.rpc.waitOperation(op_id))
+
+
+def queue_changes(args) -> dict:
+    """The queue fields given on a queue-create/queue-set command line."""
+    return {field: getattr(args, field) for field in validation.QUEUE_DEFAULTS
+            if getattr(args, field) is not None}
 
 
 def check_timeout(args) -> int:

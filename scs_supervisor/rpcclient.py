@@ -16,6 +16,18 @@ def from_rpc(node: dict) -> dict:
     return {k: (None if k in NULLABLE and v == '' else v) for k, v in node.items()}
 
 
+def restart_node(supervisor, name: str) -> None:
+    """Stop a node's worker and start it again, through supervisord's own ``supervisor``
+    namespace (the node must be in supervisord: a ``BAD_NAME`` fault otherwise)."""
+    group = group_name(name)
+    supervisor.stopProcessGroup(group, True)
+    try:
+        supervisor.startProcessGroup(group, False)
+    except xmlrpc.client.Fault as fault:
+        if fault.faultCode != Faults.ALREADY_STARTED:  # the loop was quicker
+            raise
+
+
 class SupervisorClient:
     """A fresh proxy per call: the WSGI server answers from several threads."""
 
@@ -58,12 +70,4 @@ class SupervisorClient:
         return self.proxy().supervisor.getProcessInfo(name)
 
     def restart_node(self, name: str) -> None:
-        """Stop the node's worker and start it again (it must be in supervisord)."""
-        supervisor = self.proxy().supervisor
-        group = group_name(name)
-        supervisor.stopProcessGroup(group, True)
-        try:
-            supervisor.startProcessGroup(group, False)
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode != Faults.ALREADY_STARTED:  # the loop was quicker
-                raise
+        restart_node(self.proxy().supervisor, name)

@@ -101,10 +101,10 @@ class Agent:
         transport = SupervisorTransport(None, None, f'unix://{self.home}/supervisor.sock')
         return xmlrpc.client.ServerProxy('http://127.0.0.1', transport)
 
-    def ctl(self, *args: str) -> subprocess.CompletedProcess:
+    def ctl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         """``supervisorctl -c HOME/supervisord.conf ARGS`` as a user would type it."""
         return subprocess.run([str(BIN / 'supervisorctl'), '-c', str(self.conf), *args],
-                              capture_output=True, text=True, timeout=120)
+                              input=stdin, capture_output=True, text=True, timeout=120)
 
     def scs(self, *args: str) -> str:
         """``supervisorctl scs ARGS``; fails the test if it exits non-zero."""

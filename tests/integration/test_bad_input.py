@@ -44,6 +44,19 @@ BAD = [
     (['disable', 'nosuch'], 'no node named nosuch'),
     (['delete', 'a b'], 'name: must match'),
     (['show', 'nosuch'], 'no node named nosuch'),
+    (['restart', 'nosuch'], 'no node named nosuch'),
+    (['queue-create', 'a b'], 'name: must be printable ASCII'),
+    (['queue-create', 'q1', '--exchange-type', 'fan'], 'exchange_type: must be one of'),
+    (['queue-create', 'q1', '--options', '[1]'], '--options takes a JSON object'),
+    (['queue-create', 'q1', '--options', '{"arguments": 1}'], 'options: unknown option'),
+    (['queue-create', 'a'], 'queue a already exists'),
+    (['queue-set', 'a'], 'queue-set: give at least one option'),
+    (['queue-delete', 'a'], 'queue a is consumed by keep; use force'),
+    (['queue-delete', 'nosuch'], 'no queue named nosuch'),
+    (['broker-create', 'b1', 'http://evil/'], 'url: scheme must be one of'),
+    (['broker-create', 'b 1', 'redis://x'], 'name: must match'),
+    (['broker-set', 'nosuch', '--url', 'redis://x'], 'no broker named nosuch'),
+    (['broker-delete', 'nosuch'], 'no broker named nosuch'),
     (['frobnicate'], "invalid choice: 'frobnicate'"),
     ([], 'the following arguments are required: command'),
 ]
@@ -72,7 +85,8 @@ def snapshot(agent):
     try:
         nodes = [{k: v for k, v in node.items() if k not in OBSERVED_DEFAULTS}
                  for node in store.list_nodes()]
-        return store.revision(), nodes, agent.program_files()
+        return (store.revision(), nodes, store.list_queues(), store.list_brokers(),
+                agent.program_files())
     finally:
         store.engine.dispose()
 
