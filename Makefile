@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/apply.py
+	$(BIN)/python bench/http.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
