@@ -60,6 +60,11 @@ def group_name(node_name: str) -> str:
     return GROUP_PREFIX + node_name
 
 
+def node_name(group: str) -> str:
+    """The node a managed group (see :func:`is_managed_group`) runs."""
+    return group[len(GROUP_PREFIX):]
+
+
 def program_filename(node_name: str) -> str:
     return f'{group_name(node_name)}.conf'
 

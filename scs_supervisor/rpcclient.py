@@ -62,6 +62,16 @@ class SupervisorClient:
     def ping(self) -> str:
         return self.scs().getAPIVersion()
 
+    def process_states(self) -> tuple[list[dict], dict[str, str]]:
+        """Every process's state and the nodes that could not be rendered, in one round trip."""
+        infos, errors = self.proxy().system.multicall([
+            {'methodName': 'supervisor.getAllProcessInfo', 'params': []},
+            {'methodName': 'scs.getRenderErrors', 'params': []}])
+        for result in (infos, errors):
+            if isinstance(result, dict) and 'faultCode' in result:
+                raise xmlrpc.client.Fault(result['faultCode'], result['faultString'])
+        return infos, errors
+
     def status(self) -> dict:
         """The supervisor loop's view of this agent (brokers, pauses, last tick)."""
         return self.scs().getStatus()

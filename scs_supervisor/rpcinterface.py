@@ -25,6 +25,7 @@ from supervisor.xmlrpc import RPCError
 
 from scs_supervisor import programs, validation
 from scs_supervisor.applier import Applier, ApplyError, Background
+from scs_supervisor.nodeview import with_process
 from scs_supervisor.operations import Operations
 from scs_supervisor.settings import Settings
 from scs_supervisor.store import NotFound, Unavailable, upgrade
@@ -225,15 +226,19 @@ class ScsNamespaceRPCInterface:
     def _with_state(self, node: dict) -> dict:
         """Add what supervisord knows of the node's process."""
         process = node_process(self.supervisord, node['name'])
-        if process is None:
-            state, pid, uptime = 'ABSENT' if node['enabled'] else 'DISABLED', 0, 0
-        else:
-            state = getProcessStateDescription(process.get_state())
-            pid = process.pid or 0
-            uptime = int(time.time() - process.laststart) if pid and process.laststart else 0
-        return {**node, 'nodename': f'{node["name"]}@{os.uname().nodename}', 'state': state,
-                'pid': pid, 'uptime': uptime,
-                'render_error': self.applier.render_errors.get(node['name'], '')}
+        info = None if process is None else {
+            'statename': getProcessStateDescription(process.get_state()),
+            'pid': process.pid, 'start': process.laststart}
+        return with_process(node, info, self.applier.render_errors.get(node['name'], ''),
+                            os.uname().nodename, time.time())
+
+    def getRenderErrors(self):
+        """Nodes whose program could not be rendered, and why (they keep their last program).
+
+        @return struct errors  node name -> message
+        """
+        self._update('getRenderErrors')
+        return dict(self.applier.render_errors)
 
 
 #: One applier per supervisord object (the factory runs once per HTTP server and again on

@@ -7,12 +7,13 @@ revision counter, so a poller can tell that something changed without reading ev
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from kombu.utils.url import maybe_sanitize_url
-from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
@@ -32,6 +33,8 @@ from scs_supervisor.programs import ProgramSpec
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 
 MIGRATIONS = Path(__file__).with_name('migrations')
+#: A broker URL with its password masked; a node list asks for the same few URLs many times.
+masked_url = functools.lru_cache(maxsize=256)(maybe_sanitize_url)
 
 #: What ``scs show`` reports of the loop's observations when it has none yet.
 OBSERVED_DEFAULTS = {'last_pong': None, 'consuming': None, 'autoscaler': None, 'restarts': 0,
@@ -162,6 +165,15 @@ class Store:
             statuses = {st.name: st for st in s.scalars(
                 select(NodeStatus).where(NodeStatus.name.in_([n.name for n in nodes])))}
             return [self._node_dict(n, statuses.get(n.name)) for n in nodes]
+
+    def versions(self, agent: str) -> tuple[int, str | None]:
+        """The revision counter and the newest observation of ``agent``'s nodes: when neither
+        moved, :meth:`list_nodes` would answer the same."""
+        with self.session() as s:
+            revision = s.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+            observed = s.scalar(select(func.max(NodeStatus.updated_at))
+                                .where(NodeStatus.agent == agent))
+            return revision, observed.isoformat() if observed else None
 
     def get_node(self, name: str) -> dict:
         with self.session() as s:
@@ -394,7 +406,7 @@ class Store:
 
     @staticmethod
     def _broker_dict(broker: Broker, nodes: list[str]) -> dict:
-        return {'name': broker.name, 'url': maybe_sanitize_url(broker.url), 'nodes': nodes}
+        return {'name': broker.name, 'url': masked_url(broker.url), 'nodes': nodes}
 
     @staticmethod
     def _node(session: Session, name: str) -> Node:
@@ -478,7 +490,7 @@ class Store:
             'name': node.name,
             'agent': node.agent,
             **self._fields(node),
-            'broker_url': maybe_sanitize_url(url),
+            'broker_url': masked_url(url),
             'created_at': node.created_at.isoformat() if node.created_at else None,
             'updated_at': node.updated_at.isoformat() if node.updated_at else None,
         }

@@ -15,6 +15,7 @@ from scs_supervisor.http.admin import AdminPage
 from scs_supervisor.http.auth import BodyLimit, TokenAuth
 from scs_supervisor.http.catalog import Brokers, Queues
 from scs_supervisor.http.health import Health, Metrics
+from scs_supervisor.http.listing import DropListingOnWrite, NodeListing
 from scs_supervisor.http.nodes import Nodes, Operations
 from scs_supervisor.http.openapi import OpenAPI
 from scs_supervisor.store import Conflict, NotFound, Store, Unavailable
@@ -24,12 +25,14 @@ BODY_LIMIT = 64 * 1024
 
 def create_app(settings, store: Store, supervisor, token: str) -> falcon.App:
     """The WSGI app; ``supervisor`` is a :class:`~scs_supervisor.rpcclient.SupervisorClient`."""
-    app = falcon.App(middleware=[BodyLimit(BODY_LIMIT), TokenAuth(token)])
+    listing = NodeListing(settings, store, supervisor)
+    app = falcon.App(middleware=[BodyLimit(BODY_LIMIT), TokenAuth(token),
+                                 DropListingOnWrite(listing)])
     app.req_options.strip_url_path_trailing_slash = True
     admin = AdminPage()
     app.add_route('/', admin)
     app.add_route('/admin/{file}', admin, suffix='asset')
-    nodes = Nodes(settings, store, supervisor)
+    nodes = Nodes(settings, store, supervisor, listing)
     app.add_route('/nodes', nodes)
     app.add_route('/nodes/{name}', nodes, suffix='item')
     for action in ('disable', 'enable', 'restart', 'autoscale'):
@@ -42,7 +45,7 @@ def create_app(settings, store: Store, supervisor, token: str) -> falcon.App:
     app.add_route('/brokers', brokers)
     app.add_route('/brokers/{name}', brokers, suffix='item')
     app.add_route('/health', Health(settings, store, supervisor))
-    app.add_route('/metrics', Metrics(supervisor))
+    app.add_route('/metrics', Metrics(supervisor, listing))
     app.add_route('/openapi.json', OpenAPI())
     app.add_error_handler(validation.ValidationError, bad_request)
     app.add_error_handler(NotFound, not_found)

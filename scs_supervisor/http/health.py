@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import xmlrpc.client
 from collections import Counter
@@ -11,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from scs_supervisor.http.listing import NodeListing
 from scs_supervisor.store import Store, StoreError
 
 LISTENER = 'scs_listener'
@@ -68,13 +70,14 @@ class Health:
 class LoopCollector:
     """Prometheus metrics read fresh from supervisord and the loop's records on each scrape."""
 
-    def __init__(self, supervisor):
-        self.supervisor = supervisor
+    def __init__(self, supervisor, listing: NodeListing):
+        self.supervisor, self.listing = supervisor, listing
 
     def collect(self):
         up = GaugeMetricFamily('scs_supervisord_up', 'supervisord answers the scs namespace')
         try:
-            nodes, status = self.supervisor.list_nodes(), self.supervisor.status()
+            status = self.supervisor.status()
+            nodes = json.loads(self.listing.current().body)
         except SUPERVISOR_DOWN:
             up.add_metric([], 0)
             yield up
@@ -123,9 +126,9 @@ class LoopCollector:
 class Metrics:
     """``/metrics`` in the Prometheus text format."""
 
-    def __init__(self, supervisor):
+    def __init__(self, supervisor, listing: NodeListing):
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(LoopCollector(supervisor))
+        self.registry.register(LoopCollector(supervisor, listing))
 
     def on_get(self, req, resp):
         resp.content_type = CONTENT_TYPE_LATEST

@@ -14,6 +14,7 @@ import falcon
 from supervisor.xmlrpc import Faults
 
 from scs_supervisor import validation
+from scs_supervisor.http.listing import NodeListing
 from scs_supervisor.http.media import json_object
 from scs_supervisor.store import Store
 
@@ -21,11 +22,19 @@ from scs_supervisor.store import Store
 class Nodes:
     """``/nodes`` and ``/nodes/{name}`` with its actions."""
 
-    def __init__(self, settings, store: Store, supervisor):
+    def __init__(self, settings, store: Store, supervisor, listing: NodeListing):
         self.settings, self.store, self.supervisor = settings, store, supervisor
+        self.listing = listing
 
     def on_get(self, req, resp):
-        resp.media = self.supervisor.list_nodes()
+        snapshot = self.listing.current()
+        resp.etag = snapshot.etag
+        if req.if_none_match and any(tag == snapshot.etag or tag == '*'
+                                     for tag in req.if_none_match):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = snapshot.body
 
     def on_post(self, req, resp):
         body = json_object(req)

@@ -25,8 +25,10 @@ class RecordingSupervisor:
         self.syncs += 1
         return {'added': [], 'changed': [], 'removed': [], 'reconfigured': [], 'errors': {}}
 
-    def list_nodes(self):
-        return [self.with_state(n) for n in self.store.list_nodes()]
+    def process_states(self):
+        infos = [{'group': f'scs-{n["name"]}', 'name': f'scs-{n["name"]}', 'statename': 'RUNNING',
+                  'pid': 0, 'start': 0} for n in self.store.list_nodes() if n['enabled']]
+        return infos, {}
 
     def get_node(self, name):
         return self.with_state(self.store.get_node(name))
