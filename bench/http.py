@@ -44,7 +44,6 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-import xmlrpc.client  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 HOST = '127.0.0.1'
@@ -385,53 +384,44 @@ def timed_in_turn(steps: dict, seconds: float) -> dict[str, float]:
     return {key: sorted(values)[len(values) // 2] for key, values in times.items()}
 
 
-def breakdown(socket_path: Path, store, agent_id: str, api_port: int, bare_port: int,
+def breakdown(socket_path: Path, store, settings, api_port: int, bare_port: int,
               seconds: float) -> None:
-    """Time the steps of GET /nodes one by one, one call at a time (medians)."""
-    import falcon.media
+    """Time the steps of GET /nodes one by one, one call at a time (medians).
 
+    A request is served from the snapshot; the snapshot is checked at most every MAX_AGE
+    seconds (versions + process states + merge + JSON), and the database list is read again
+    only when the versions moved.
+    """
+    from scs_supervisor.http.listing import NodeListing
     from scs_supervisor.rpcclient import SupervisorClient
 
     client = SupervisorClient(f'unix://{socket_path}')
-    raw = client.scs().listNodes()  # as supervisord encodes it: no None
-    nodes = client.list_nodes()
     api, bare = Connection(api_port), Connection(bare_port)
     as_json = call(api, 'GET', '/nodes', 200)
-    as_xml = xmlrpc.client.dumps((raw,), methodresponse=True)
-    handler = falcon.media.JSONHandler()
+    listing = NodeListing(settings, store, client)
     steps = {
-        'http': ('GET /nodes over HTTP (the whole request)',
-                 lambda: call(api, 'GET', '/nodes', 200)),
-        'rpc': ('  scs.listNodes over XML-RPC, as scs-http calls it', client.list_nodes),
-        'empty': ('    an XML-RPC round trip (scs.getAPIVersion)', client.ping),
-        'floor': ('    + a read in a thread, answered deferred (scs.getStatus)', client.status),
-        'db': ('    Store.list_nodes: SQL + ORM + dicts (in this process)',
-               lambda: store.list_nodes(agent_id)),
-        'encode': ('    XML-RPC encode of the list (in supervisord)',
-                   lambda: xmlrpc.client.dumps((raw,), methodresponse=True)),
-        'decode': ('    XML-RPC decode of the list (in scs-http)',
-                   lambda: xmlrpc.client.loads(as_xml)),
-        'json': ("  JSON encode of the list (Falcon's handler)",
-                 lambda: handler.serialize(nodes, 'application/json')),
-        'states': ('every process state at once (supervisor.getAllProcessInfo)',
-                   lambda: client.proxy().supervisor.getAllProcessInfo()),
+        'http': ('GET /nodes over HTTP, from the snapshot', lambda: call(api, 'GET', '/nodes',
+                                                                        200)),
+        'check': ('a snapshot check (versions, process states, merge, JSON)',
+                  listing.refresh),
+        'versions': ('  Store.versions: revision and newest observation',
+                     lambda: store.versions(settings.agent_id)),
+        'states': ('  process states + render errors (one XML-RPC multicall)',
+                   client.process_states),
+        'rebuild': ('a rebuild after a change: the above + Store.list_nodes',
+                    lambda: (listing.invalidate(), listing.refresh())),
         'bare': ('bare GET /ping over HTTP', lambda: call(bare, 'GET', '/ping', 200)),
     }
+    listing.refresh()
     t = timed_in_turn({key: fn for key, (_, fn) in steps.items()}, seconds)
-    print(f'\nwhere one GET /nodes goes ({len(nodes)} nodes: {len(as_json)} bytes of JSON, '
-          f'{len(as_xml)} bytes of XML-RPC): each step alone, one call at a time, steps taken in '
-          f'turn for {seconds:g}s, medians:')
+    print(f'\nwhere one GET /nodes goes ({len(as_json)} bytes of JSON): each step alone, one '
+          f'call at a time, steps taken in turn for {seconds:g}s, medians:')
     for key, (label, _) in steps.items():
         print(f'  {label:<60} {ms(t[key])} ms')
+    print(f'  a check runs at most every {NodeListing(settings, store, client).max_age:g}s '
+          f'whatever the request rate; a rebuild only after a change')
     api.close()
     bare.close()
-    parts = {'the deferred read floor': t['floor'], 'SQL+ORM': t['db'],
-             'XML-RPC encode+decode': t['encode'] + t['decode']}
-    parts['the rest'] = max(0.0, t['rpc'] - sum(parts.values()))
-    print('  shares of scs.listNodes: '
-          + ', '.join(f'{label} {value / t["rpc"]:.0%}' for label, value in parts.items())
-          + f"; scs.listNodes is {t['rpc'] / t['http']:.0%} of the whole request, JSON "
-            f"{t['json'] / t['http']:.0%}, a bare request {t['bare'] / t['http']:.1%}")
 
 
 # -- set-up and the report -----------------------------------------------------------------------
@@ -601,8 +591,7 @@ def benchmark(args, tmp: Path, started: list) -> None:
           f'{"MET" if met else "NOT MET"} ('
           + ', '.join(f'{c} clients {r:.3f}' for c, r in verdicts.items()) + ')')
     client_check(clients_list, args.duration / args.slices, bare_port, api_port, python)
-    breakdown(agent.home / 'supervisor.sock', store, settings.agent_id, api_port, bare_port,
-              args.duration)
+    breakdown(agent.home / 'supervisor.sock', store, settings, api_port, bare_port, args.duration)
 
 
 def main() -> None:

@@ -58,21 +58,23 @@ class NodeListing:
             self._snapshot = None
 
     def current(self) -> Snapshot:
+        """The snapshot, checked first when it is older than ``max_age``."""
         snapshot = self._snapshot
         if snapshot is not None and self.clock() - snapshot.checked < self.max_age:
             return snapshot
-        with self._lock:  # one rebuild at a time; the others take its result
+        with self._lock:  # one check at a time; the others take its result
             snapshot = self._snapshot
             if snapshot is not None and self.clock() - snapshot.checked < self.max_age:
                 return snapshot
-            generation = self._generation
-            snapshot, versions, nodes = self._build()
-            with self._generation_lock:
-                if generation == self._generation:
-                    self._snapshot, self._versions, self._nodes = snapshot, versions, nodes
-            return snapshot
+            return self._refresh()
 
-    def _build(self) -> tuple[Snapshot, tuple, list[dict]]:
+    def refresh(self) -> Snapshot:
+        """Check now: process states always, the database rows when the versions moved."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> Snapshot:
+        generation = self._generation
         checked = self.clock()
         agent = self.settings.agent_id
         versions = self.store.versions(agent)
@@ -82,8 +84,11 @@ class NodeListing:
         view = [with_process(node, processes.get(node['name']),
                              render_errors.get(node['name'], ''), self.host, now)
                 for node in nodes]
-        body = json.dumps(view, separators=(',', ':')).encode()
-        return Snapshot(body, checked), versions, nodes
+        snapshot = Snapshot(json.dumps(view, separators=(',', ':')).encode(), checked)
+        with self._generation_lock:
+            if generation == self._generation:
+                self._snapshot, self._versions, self._nodes = snapshot, versions, nodes
+        return snapshot
 
 
 class DropListingOnWrite:
