@@ -53,10 +53,15 @@ class Operations:
     """Starts operations in threads and keeps the latest :data:`KEEP` of them."""
 
     def __init__(self, store: Store, agent_id: str, process_state, on_finish=None,
-                 control_timeout: float = 2.0):
+                 control_timeout: float = 2.0, settle=None, last_snapshot=None):
         self.store, self.agent_id = store, agent_id
         self.process_state = process_state  # node name -> (statename, description)
         self.on_finish = on_finish
+        #: settle(names, timeout): waits until the sync's fast path has sent what it had for
+        #: these nodes, so that the first poll does not ask before the worker was told.
+        self.settle = settle
+        #: last_snapshot(): the last sync's read of the database (a SyncSnapshot) or None.
+        self.last_snapshot = last_snapshot
         self.control_timeout = control_timeout
         self._ops: OrderedDict[str, Operation] = OrderedDict()
         self._controllers: dict[str, Controller] = {}
@@ -85,7 +90,7 @@ class Operations:
     def _run(self, op: Operation, every_node: bool) -> None:
         deadline = time.monotonic() + op.timeout
         try:
-            desired = {n.name: n for n in self.store.desired_nodes(self.agent_id)}
+            desired = self._desired()
         except StoreError as exc:
             return self._finish(op, 'failed', str(exc))
         if every_node:
@@ -95,6 +100,8 @@ class Operations:
             return self._finish(op, 'failed', f'not enabled on agent {self.agent_id}: '
                                               f'{", ".join(missing)}')
         nodes = [desired[n] for n in op.nodes]
+        if self.settle is not None:
+            self.settle(op.nodes, deadline - time.monotonic())
         while True:
             try:
                 verdict = self._check(op, nodes)
@@ -107,6 +114,14 @@ class Operations:
                 return self._finish(op, 'timeout', f'timed out after {op.timeout:g}s waiting '
                                                    f'for {", ".join(waiting) or "the nodes"}')
             time.sleep(POLL)
+
+    def _desired(self) -> dict[str, DesiredNode]:
+        """This agent's enabled nodes: the last sync's read while the database has not moved
+        since (one small query instead of reading every node)."""
+        known = self.last_snapshot() if self.last_snapshot is not None else None
+        if known is not None and self.store.revision() == known.revision:
+            return known.desired
+        return {n.name: n for n in self.store.desired_nodes(self.agent_id)}
 
     def _check(self, op: Operation, nodes: list[DesiredNode]) -> tuple[str, str] | None:
         """('done' | 'failed', detail) once decided, else None."""

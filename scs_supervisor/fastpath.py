@@ -1,0 +1,151 @@
+"""The fast path of a live change: the sync itself tells the running worker.
+
+When ``scs.sync`` reconfigures a group in place (only its queues or autoscale bounds changed),
+the worker still runs with the old ones.  The sync hands the difference to :class:`FastPath`,
+whose one thread sends ``add_consumer`` (with the Queue row's full declaration),
+``cancel_consumer`` and ``autoscale`` to that worker at once, under the same deadlines as the
+supervisor loop.  It is a head start, not a guarantee: a failure is logged and never fails the
+sync, and the loop, woken once the commands are out, observes the worker and repairs whatever is
+still wrong.  Nothing here runs in supervisord's main loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from scs_supervisor.control import Controller
+from scs_supervisor.reconcile import DesiredNode, QueueDecl
+from scs_supervisor.syncplan import LiveDiff
+
+#: A report line: (level, message), logged by supervisord's main loop.
+Report = list[tuple[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveChange:
+    """Remote-control commands for one running worker."""
+
+    node: str
+    nodename: str
+    broker_url: str
+    add: tuple[QueueDecl, ...] = ()
+    cancel: tuple[str, ...] = ()
+    #: New ``(max, min)`` autoscale bounds, or None.
+    autoscale: tuple[int, int] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.cancel or self.autoscale)
+
+
+def live_change(node: DesiredNode, diff: LiveDiff) -> LiveChange:
+    """The commands that carry ``diff`` to ``node``'s worker, each queue as its row declares it."""
+    declared = {q.name: q for q in node.queues}
+    return LiveChange(node=node.name, nodename=node.nodename, broker_url=node.broker_url,
+                      add=tuple(declared.get(name, QueueDecl(name)) for name in diff.add),
+                      cancel=diff.cancel, autoscale=diff.autoscale)
+
+
+class FastPath:
+    """One thread that sends live changes in the order the syncs submitted them.
+
+    One thread keeps a queue added by one sync and removed by the next from crossing on the
+    way.  ``make_controller(url, timeout)`` builds the remote-control client of a broker.
+    """
+
+    def __init__(self, control_timeout: float = 2.0, make_controller=Controller):
+        self.control_timeout = control_timeout
+        self._make_controller = make_controller
+        self._controllers: dict[str, Controller] = {}
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: Counter[str] = Counter()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, changes: list[LiveChange], done: Callable[[Report, bool], None]) -> None:
+        """Send ``changes`` from the fast-path thread, then call ``done(report, sent)`` there
+        (``sent``: every worker acknowledged every command).
+
+        Never blocks: safe to call from supervisord's main loop.
+        """
+        with self._changed:
+            self._pending.update(change.node for change in changes)
+        # Started on first use: supervisord forks to daemonize after the factory ran.
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name='scs-fast-path',
+                                            daemon=True)
+            self._thread.start()
+        self._jobs.put((changes, done))
+
+    def settle(self, nodes: Iterable[str], timeout: float) -> bool:
+        """Wait until no change to ``nodes`` is waiting or being sent; False on timeout."""
+        nodes = list(nodes)
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: not any(self._pending[n] for n in nodes), max(timeout, 0))
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        for control in self._controllers.values():
+            control.reset()
+        self._controllers.clear()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            changes, done = job
+            report: Report = []
+            sent = True
+            for change in changes:
+                try:
+                    lines, ok = self.send(change)
+                    report += lines
+                    sent = sent and ok
+                except Exception as exc:  # our bug: report it, keep the thread alive
+                    sent = False
+                    report.append(('error', f'scs: fast path {change.node}: '
+                                            f'{type(exc).__name__}: {exc}'))
+                finally:
+                    with self._changed:
+                        self._pending[change.node] -= 1
+                        if self._pending[change.node] <= 0:
+                            del self._pending[change.node]
+                        self._changed.notify_all()
+            try:
+                done(report, sent)
+            except Exception:  # noqa: S110  (done only hands the report to the main loop)
+                pass
+
+    def send(self, change: LiveChange) -> tuple[Report, bool]:
+        """Send one worker its commands; stop at the first that fails (the loop repairs).
+
+        Returns the report and whether every command was acknowledged.
+        """
+        control = self._controllers.get(change.broker_url)
+        if control is None:
+            control = self._controllers[change.broker_url] = self._make_controller(
+                change.broker_url, self.control_timeout)
+        commands: list[tuple[str, Callable[[], str]]] = []
+        for q in change.add:
+            commands.append((f'add_consumer {q.name}', lambda q=q: control.add_consumer(
+                change.nodename, q.name, q.exchange, q.exchange_type, q.routing_key,
+                dict(q.options))))
+        for name in change.cancel:
+            commands.append((f'cancel_consumer {name}',
+                             lambda name=name: control.cancel_consumer(change.nodename, name)))
+        if change.autoscale is not None:
+            high, low = change.autoscale
+            commands.append((f'autoscale {high},{low}',
+                             lambda: control.autoscale(change.nodename, high, low)))
+        report: Report = []
+        for what, command in commands:
+            try:
+                answer = command()
+            except Exception as exc:
+                report.append(('warn', f'scs: fast path {change.node}: {what} failed: '
+                                       f'{type(exc).__name__}: {exc}; left to the loop'))
+                return report, False
+            report.append(('info', f'scs: fast path {change.node}: {what}: {answer}'))
+        return report, True
