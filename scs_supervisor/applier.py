@@ -50,10 +50,12 @@ class Waker(asyncore.file_dispatcher):
 
     supervisord polls a deferred answer only once its ``delay`` has passed since the last poll,
     so a wake-up that comes sooner would be lost until the next event (up to a second).  The
-    waker therefore keeps the loop turning for ``linger`` seconds after each wake-up.
+    waker therefore keeps the loop turning for ``linger`` seconds after each wake-up: longer
+    than our deferreds' delay (:data:`.rpcinterface.POLL_DELAY`), and short, since the loop
+    spins meanwhile and takes the CPU from our threads.
     """
 
-    def __init__(self, linger: float = 0.02, logger=None):
+    def __init__(self, linger: float = 0.002, logger=None):
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         super().__init__(self._read_fd)

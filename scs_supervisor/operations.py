@@ -20,9 +20,10 @@ from scs_supervisor.store import Store, StoreError
 
 #: How many finished operations are remembered.
 KEEP = 500
-#: Seconds between polls, and the reply window of each poll: replies from a local broker come
-#: in milliseconds, and a worker still starting does not answer at all.
-POLL = 0.02
+#: Seconds between polls, from the first retry (a live change takes milliseconds) up to the
+#: steady pace, and the reply window of each poll: replies from a local broker come in
+#: milliseconds, and a worker still starting does not answer at all.
+POLL_FIRST, POLL = 0.005, 0.02
 POLL_TIMEOUT = 0.3
 #: A worker that consumes is up, even before supervisord's startsecs have passed.
 ALIVE = ('STARTING', 'RUNNING')
@@ -102,6 +103,7 @@ class Operations:
         nodes = [desired[n] for n in op.nodes]
         if self.settle is not None:
             self.settle(op.nodes, deadline - time.monotonic())
+        pause = POLL_FIRST
         while True:
             try:
                 verdict = self._check(op, nodes)
@@ -113,7 +115,8 @@ class Operations:
                 waiting = [n for n, o in op.observed.items() if not o.get('ok')]
                 return self._finish(op, 'timeout', f'timed out after {op.timeout:g}s waiting '
                                                    f'for {", ".join(waiting) or "the nodes"}')
-            time.sleep(POLL)
+            time.sleep(pause)
+            pause = min(pause * 2, POLL)
 
     def _desired(self) -> dict[str, DesiredNode]:
         """This agent's enabled nodes: the last sync's read while the database has not moved

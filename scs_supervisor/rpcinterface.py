@@ -30,8 +30,9 @@ from scs_supervisor.settings import Settings
 from scs_supervisor.store import NotFound, Unavailable, upgrade
 
 API_VERSION = '1.0'
-#: How often supervisord polls a pending answer, in seconds (a wake-up pipe cuts the wait).
-POLL_DELAY = 0.01
+#: How often supervisord polls a pending answer, in seconds, while its loop turns: the loop
+#: only turns on events, and the waker makes one when our threads finish (see Waker.linger).
+POLL_DELAY = 0.001
 
 
 class Faults:
