@@ -5,7 +5,8 @@ supervisord is one thread around a ``select`` loop.  A sync therefore runs in st
 1. database read, render and file writes in a background thread (a slow or absent database
    never freezes supervisord); when the thread ends it writes a byte to a pipe that sits in
    supervisord's socket map, which wakes the loop at once;
-2. back in the loop: reread the config, give groups whose only change is live (queues,
+2. back in the loop: reread the config (only the changed files when every change is live:
+   :meth:`Applier.reread_live`), give groups whose only change is live (queues,
    autoscale bounds) their new config in place and hand their running workers' commands to
    the fast path (:mod:`.fastpath`, its own thread; the event listener is woken once they are
    sent), ask removed and changed groups to stop;
