@@ -8,8 +8,8 @@ supervisord is one thread around a ``select`` loop.  A sync therefore runs in st
 2. back in the loop: reread the config (only the changed files when every change is live:
    :meth:`Applier.reread_live`), give groups whose only change is live (queues,
    autoscale bounds) their new config in place and hand their running workers' commands to
-   the fast path (:mod:`.fastpath`, its own thread; the event listener is woken once they are
-   sent), ask removed and changed groups to stop;
+   the fast path (:mod:`.fastpath`, its own thread, which tells the event listener once they
+   are sent and checked), ask removed and changed groups to stop;
 3. each later pass of the loop: remove the groups that have stopped, and add new and changed
    groups, :data:`ADD_BATCH` per pass so that spawning many workers never stalls supervisord.
 
@@ -308,9 +308,9 @@ class Applier:
         """Send ``changes`` by the fast path, then tell the supervisor loop (main loop).
 
         The event names the revision applied, so the loop does not sync again.  It wakes the
-        loop to observe the workers and repair, unless every change was acknowledged
-        (``fastpath:sent``): then the loop checks at its next tick, and the caller who waits
-        for the workers is not slowed by its broadcasts.
+        loop to observe the workers and repair, unless the fast path saw every worker consume
+        exactly its queues (``fastpath:verified``): then the loop checks at its next tick, and
+        the caller who waits for the workers is not slowed by its broadcasts.
         """
         message = f'revision:{self.rendered_revision} reconfigured:{",".join(groups)}'
         if not changes or self.waker is None:
@@ -318,8 +318,8 @@ class Applier:
             return
         waker = self.waker
 
-        def done(report: Report, sent: bool) -> None:  # in the fast-path thread
-            final = message + (' fastpath:sent' if sent else '')
+        def done(report: Report, verified: bool) -> None:  # in the fast-path thread
+            final = message + (' fastpath:verified' if verified else '')
             waker.call_soon(lambda: self._fast_path_done(report, final))
 
         self.fast_path.submit(changes, done)

@@ -4,9 +4,10 @@ When ``scs.sync`` reconfigures a group in place (only its queues or autoscale bo
 the worker still runs with the old ones.  The sync hands the difference to :class:`FastPath`,
 whose one thread sends ``add_consumer`` (with the Queue row's full declaration),
 ``cancel_consumer`` and ``autoscale`` to that worker at once, under the same deadlines as the
-supervisor loop.  It is a head start, not a guarantee: a failure is logged and never fails the
-sync, and the loop, woken once the commands are out, observes the worker and repairs whatever is
-still wrong.  Nothing here runs in supervisord's main loop.
+supervisor loop, then asks it (``active_queues``) whether it consumes exactly its queues.  It is
+a head start, not a guarantee: a failure is logged and never fails the sync, and unless the
+check came back right the loop is woken to observe the worker and repair what is still wrong.
+Nothing here runs in supervisord's main loop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -32,6 +34,8 @@ class LiveChange:
     node: str
     nodename: str
     broker_url: str
+    #: Every queue the worker should consume once the commands are carried out.
+    queues: tuple[str, ...] = ()
     add: tuple[QueueDecl, ...] = ()
     cancel: tuple[str, ...] = ()
     #: New ``(max, min)`` autoscale bounds, or None.
@@ -41,33 +45,47 @@ class LiveChange:
         return bool(self.add or self.cancel or self.autoscale)
 
 
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """A worker's answer to the fast path's ``active_queues`` check."""
+
+    asked_at: float  # time.monotonic() when the check was sent
+    queues: tuple[str, ...] | None  # None: no answer
+
+
 def live_change(node: DesiredNode, diff: LiveDiff) -> LiveChange:
     """The commands that carry ``diff`` to ``node``'s worker, each queue as its row declares it."""
     declared = {q.name: q for q in node.queues}
     return LiveChange(node=node.name, nodename=node.nodename, broker_url=node.broker_url,
+                      queues=tuple(declared),
                       add=tuple(declared.get(name, QueueDecl(name)) for name in diff.add),
                       cancel=diff.cancel, autoscale=diff.autoscale)
 
 
 class FastPath:
-    """One thread that sends live changes in the order the syncs submitted them.
+    """One thread that sends live changes in the order the syncs submitted them, then checks
+    with one ``active_queues`` broadcast per broker that each worker consumes its queues.
 
     One thread keeps a queue added by one sync and removed by the next from crossing on the
     way.  ``make_controller(url, timeout)`` builds the remote-control client of a broker.
     """
 
-    def __init__(self, control_timeout: float = 2.0, make_controller=Controller):
+    def __init__(self, control_timeout: float = 2.0, make_controller=Controller,
+                 clock=time.monotonic):
         self.control_timeout = control_timeout
         self._make_controller = make_controller
+        self._clock = clock
         self._controllers: dict[str, Controller] = {}
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: Counter[str] = Counter()
+        self._observed: dict[str, Observation] = {}
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def submit(self, changes: list[LiveChange], done: Callable[[Report, bool], None]) -> None:
-        """Send ``changes`` from the fast-path thread, then call ``done(report, sent)`` there
-        (``sent``: every worker acknowledged every command).
+        """Send and check ``changes`` from the fast-path thread, then call ``done(report,
+        verified)`` there (``verified``: every worker acknowledged every command and answered
+        the check consuming exactly its queues).
 
         Never blocks: safe to call from supervisord's main loop.
         """
@@ -81,11 +99,19 @@ class FastPath:
         self._jobs.put((changes, done))
 
     def settle(self, nodes: Iterable[str], timeout: float) -> bool:
-        """Wait until no change to ``nodes`` is waiting or being sent; False on timeout."""
+        """Wait until no change to ``nodes`` is waiting, being sent or being checked; False on
+        timeout."""
         nodes = list(nodes)
         with self._changed:
             return self._changed.wait_for(
                 lambda: not any(self._pending[n] for n in nodes), max(timeout, 0))
+
+    def observed(self, node: str, since: float) -> tuple[str, ...] | None:
+        """The queues ``node``'s worker answered to a check sent at or after ``since``
+        (``time.monotonic()``), or None."""
+        with self._changed:
+            seen = self._observed.get(node)
+        return seen.queues if seen is not None and seen.asked_at >= since else None
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -96,37 +122,72 @@ class FastPath:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             changes, done = job
-            report: Report = []
-            sent = True
-            for change in changes:
-                try:
-                    lines, ok = self.send(change)
-                    report += lines
-                    sent = sent and ok
-                except Exception as exc:  # our bug: report it, keep the thread alive
-                    sent = False
-                    report.append(('error', f'scs: fast path {change.node}: '
-                                            f'{type(exc).__name__}: {exc}'))
-                finally:
-                    with self._changed:
-                        self._pending[change.node] -= 1
-                        if self._pending[change.node] <= 0:
-                            del self._pending[change.node]
-                        self._changed.notify_all()
             try:
-                done(report, sent)
+                report, verified = self.apply(changes)
+            except Exception as exc:  # our bug: report it, keep the thread alive
+                report, verified = [('error', f'scs: fast path: {type(exc).__name__}: '
+                                              f'{exc}')], False
+            finally:
+                with self._changed:
+                    self._pending.subtract(change.node for change in changes)
+                    self._pending = +self._pending  # drop the zeros
+                    self._changed.notify_all()
+            try:
+                done(report, verified)
             except Exception:  # noqa: S110  (done only hands the report to the main loop)
                 pass
+
+    def apply(self, changes: list[LiveChange]) -> tuple[Report, bool]:
+        """Send every change, then check the workers that acknowledged theirs."""
+        report: Report = []
+        acknowledged: dict[str, list[LiveChange]] = {}
+        for change in changes:
+            try:
+                lines, ok = self.send(change)
+            except Exception as exc:  # our bug: report it, go on with the others
+                lines, ok = [('error', f'scs: fast path {change.node}: '
+                                       f'{type(exc).__name__}: {exc}')], False
+            report += lines
+            if ok:
+                acknowledged.setdefault(change.broker_url, []).append(change)
+        verified = sum(map(len, acknowledged.values())) == len(changes)
+        for url, group in acknowledged.items():
+            asked_at = self._clock()
+            try:
+                answers = self._controller(url).active_queues(c.nodename for c in group)
+            except Exception as exc:
+                names = ', '.join(c.node for c in group)
+                report.append(('warn', f'scs: fast path: checking {names} failed: '
+                                       f'{type(exc).__name__}: {exc}; left to the loop'))
+                verified = False
+                continue
+            for change in group:
+                got = answers.get(change.nodename)
+                with self._changed:
+                    self._observed[change.node] = Observation(
+                        asked_at, tuple(got) if got is not None else None)
+                if got is not None and set(got) == set(change.queues):
+                    report.append(('info', f'scs: fast path {change.node}: consuming '
+                                           f'{",".join(change.queues)}'))
+                else:
+                    verified = False
+                    seen = ','.join(got) if got is not None else '(no answer)'
+                    report.append(('warn', f'scs: fast path {change.node}: consuming {seen}, '
+                                           f'not {",".join(change.queues)}; left to the loop'))
+        return report, verified
+
+    def _controller(self, url: str) -> Controller:
+        control = self._controllers.get(url)
+        if control is None:
+            control = self._controllers[url] = self._make_controller(url, self.control_timeout)
+        return control
 
     def send(self, change: LiveChange) -> tuple[Report, bool]:
         """Send one worker its commands; stop at the first that fails (the loop repairs).
 
         Returns the report and whether every command was acknowledged.
         """
-        control = self._controllers.get(change.broker_url)
-        if control is None:
-            control = self._controllers[change.broker_url] = self._make_controller(
-                change.broker_url, self.control_timeout)
+        control = self._controller(change.broker_url)
         commands: list[tuple[str, Callable[[], str]]] = []
         for q in change.add:
             commands.append((f'add_consumer {q.name}', lambda q=q: control.add_consumer(

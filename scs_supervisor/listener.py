@@ -3,7 +3,7 @@
 The main thread speaks supervisord's event-listener protocol and nothing else: it reads each
 event, notes what matters, and answers ``OK`` at once.  A worker thread runs the loop: every
 ``tick_interval`` seconds, and at once when a node enters RUNNING or a sync's live change was
-not acknowledged, it applies database changes (``scs.sync``), observes every node (one ping, one
+not seen through, it applies database changes (``scs.sync``), observes every node (one ping, one
 ``active_queues`` and one ``stats`` broadcast per broker), asks :mod:`.reconcile` what to
 repair and does it.  stdout carries only the protocol; logs go to stderr.
 """
@@ -345,8 +345,10 @@ class Listener:
                 tokens = dict(token.partition(':')[::2] for token in data.split())
                 revision = tokens.get('revision', '')
                 if revision.isdigit():
-                    # The sync's fast path already told every worker concerned.
-                    self.loop.applied(int(revision), wake=tokens.get('fastpath') != 'sent')
+                    # The sync's fast path told every worker concerned and saw it consume
+                    # its queues: the next tick is soon enough to look again.
+                    self.loop.applied(int(revision),
+                                      wake=tokens.get('fastpath') != 'verified')
                 else:
                     self.loop.trigger()
         elif eventname.startswith('PROCESS_STATE_'):

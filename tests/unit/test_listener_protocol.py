@@ -73,7 +73,7 @@ def test_non_ascii_payload_is_read_by_characters():
 def test_a_sync_tells_which_revision_it_applied():
     loop, _ = run(('REMOTE_COMMUNICATION', 'type:scs\nrevision:42 reconfigured:scs-w1'),
                   ('REMOTE_COMMUNICATION', 'type:scs\nrevision:43 reconfigured:scs-w1 '
-                                           'fastpath:sent'))
+                                           'fastpath:verified'))
     # Woken to verify, unless the sync's fast path told the worker already.
     assert loop.applied_revisions == [(42, True), (43, False)] and loop.triggers == 0
 
