@@ -304,6 +304,13 @@ class Applier:
             return None
         return live_change(node, live_diff(old.command, config.command)) or None
 
+    def connect_fast_path(self) -> None:
+        """Have the fast path connect to the brokers in use that the loop last saw up."""
+        snapshot = self.snapshot
+        self.fast_path.connect(
+            node.broker_url for node in snapshot.desired.values()
+            if maybe_sanitize_url(node.broker_url) not in snapshot.brokers_down)
+
     def announce(self, groups: tuple[str, ...], changes: list[LiveChange]) -> None:
         """Send ``changes`` by the fast path, then tell the supervisor loop (main loop).
 
@@ -396,6 +403,7 @@ class Job:
                     return None
                 if self.background.error is not None:
                     self._raise_render_error(self.background.error)
+                applier.connect_fast_path()
             self.plan = (None if self.inline else applier.reread_live()) or applier.reread()
             self._begin()
         self._collect_stopped()

@@ -79,6 +79,7 @@ class FastPath:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: Counter[str] = Counter()
         self._observed: dict[str, Observation] = {}
+        self._connecting: set[str] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -91,12 +92,25 @@ class FastPath:
         """
         with self._changed:
             self._pending.update(change.node for change in changes)
+        self._start()
+        self._jobs.put((changes, done))
+
+    def _start(self) -> None:
         # Started on first use: supervisord forks to daemonize after the factory ran.
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name='scs-fast-path',
                                             daemon=True)
             self._thread.start()
-        self._jobs.put((changes, done))
+
+    def connect(self, urls: Iterable[str]) -> None:
+        """Connect to the brokers of ``urls`` not connected yet, from the fast-path thread, so
+        that the first live change does not pay for it.  Never blocks."""
+        new = [url for url in set(urls) if url not in self._controllers
+               and url not in self._connecting]
+        if new:
+            self._connecting.update(new)
+            self._start()
+            self._jobs.put((new, None))
 
     def settle(self, nodes: Iterable[str], timeout: float) -> bool:
         """Wait until no change to ``nodes`` is waiting, being sent or being checked; False on
@@ -122,6 +136,13 @@ class FastPath:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             changes, done = job
+            if done is None:  # connect: changes are broker URLs
+                for url in changes:
+                    try:
+                        self._controller(url).connect()
+                    except Exception:  # noqa: S110  (the first command will tell)
+                        pass
+                continue
             try:
                 report, verified = self.apply(changes)
             except Exception as exc:  # our bug: report it, keep the thread alive

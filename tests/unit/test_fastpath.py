@@ -99,3 +99,24 @@ def test_a_worker_not_seen_consuming_its_queues_is_left_to_the_loop():
     sent, (report, verified), _ = send(change, ['a', 'x'])
     assert not verified
     assert report[-1] == ('warn', 'scs: fast path w1: consuming a, not a,b; left to the loop')
+
+
+def test_brokers_are_connected_once_ahead_of_the_first_change():
+    connected, finished = [], threading.Event()
+
+    class Connecting(FakeControl):
+        def connect(self):
+            connected.append(self.url)
+
+    def make(url, timeout):
+        control = Connecting([], [])
+        control.url = url
+        return control
+
+    fast_path = FastPath(2.0, make)
+    fast_path.connect(['amqp://a//', 'amqp://a//', 'redis://b/0'])
+    fast_path.connect(['amqp://a//'])
+    fast_path.submit([], lambda report, verified: finished.set())
+    assert finished.wait(10)
+    fast_path.close()
+    assert sorted(connected) == ['amqp://a//', 'redis://b/0']
