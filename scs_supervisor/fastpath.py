@@ -25,6 +25,8 @@ from scs_supervisor.syncplan import LiveDiff
 
 #: A report line: (level, message), logged by supervisord's main loop.
 Report = list[tuple[str, str]]
+#: Seconds before asking again a worker that acknowledged a change but does not show it yet.
+RECHECK = 0.005
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,16 +175,30 @@ class FastPath:
                 acknowledged.setdefault(change.broker_url, []).append(change)
         verified = sum(map(len, acknowledged.values())) == len(changes)
         for url, group in acknowledged.items():
+            lines, ok = self.check(url, group)
+            report += lines
+            verified = verified and ok
+        return report, verified
+
+    def check(self, url: str, group: list[LiveChange]) -> tuple[Report, bool]:
+        """Ask the workers of ``group`` (one broker) what they consume; ask those not there
+        yet once more after :data:`RECHECK` s, since ``ok`` only means the worker scheduled the
+        change (it applies it as soon as its event loop turns)."""
+        report: Report = []
+        waiting, wrong = list(group), []
+        for attempt in range(2):
+            if attempt:
+                time.sleep(RECHECK)
             asked_at = self._clock()
             try:
-                answers = self._controller(url).active_queues(c.nodename for c in group)
+                answers = self._controller(url).active_queues(c.nodename for c in waiting)
             except Exception as exc:
-                names = ', '.join(c.node for c in group)
+                names = ', '.join(c.node for c in waiting)
                 report.append(('warn', f'scs: fast path: checking {names} failed: '
                                        f'{type(exc).__name__}: {exc}; left to the loop'))
-                verified = False
-                continue
-            for change in group:
+                return report, False
+            again = []
+            for change in waiting:
                 got = answers.get(change.nodename)
                 with self._changed:
                     self._observed[change.node] = Observation(
@@ -190,12 +206,18 @@ class FastPath:
                 if got is not None and set(got) == set(change.queues):
                     report.append(('info', f'scs: fast path {change.node}: consuming '
                                            f'{",".join(change.queues)}'))
+                elif got is not None and not attempt:
+                    again.append(change)  # answered, not there yet: ask once more
                 else:
-                    verified = False
-                    seen = ','.join(got) if got is not None else '(no answer)'
-                    report.append(('warn', f'scs: fast path {change.node}: consuming {seen}, '
-                                           f'not {",".join(change.queues)}; left to the loop'))
-        return report, verified
+                    wrong.append((change, got))
+            waiting = again
+            if not waiting:
+                break
+        for change, got in wrong:
+            seen = ','.join(got) if got is not None else '(no answer)'
+            report.append(('warn', f'scs: fast path {change.node}: consuming {seen}, not '
+                                   f'{",".join(change.queues)}; left to the loop'))
+        return report, not wrong
 
     def _controller(self, url: str) -> Controller:
         control = self._controllers.get(url)

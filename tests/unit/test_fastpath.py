@@ -120,3 +120,22 @@ def test_brokers_are_connected_once_ahead_of_the_first_change():
     assert finished.wait(10)
     fast_path.close()
     assert sorted(connected) == ['amqp://a//', 'redis://b/0']
+
+
+def test_a_worker_that_shows_the_change_a_moment_later_is_asked_once_more():
+    class Lagging(FakeControl):
+        asked = 0
+
+        def active_queues(self, nodenames):
+            Lagging.asked += 1
+            queues = ['a'] if Lagging.asked == 1 else self.consuming
+            return {name: list(queues) for name in nodenames}
+
+    finished, reports = threading.Event(), []
+    fast_path = FastPath(2.0, lambda url, timeout: Lagging([], ['a']))
+    change = LiveChange('w1', 'w1@h', 'amqp://h//', queues=('a', 'b'), add=(DECL,))
+    fast_path.submit([change], lambda report, verified: (reports.append(verified),
+                                                         finished.set()))
+    assert finished.wait(10)
+    fast_path.close()
+    assert reports == [True] and Lagging.asked == 2
