@@ -7,7 +7,7 @@ whose one thread sends ``add_consumer`` (with the Queue row's full declaration),
 supervisor loop, then asks it (``active_queues``) whether it consumes exactly its queues.  It is
 a head start, not a guarantee: a failure is logged and never fails the sync, and unless the
 check came back right the loop is woken to observe the worker and repair what is still wrong.
-Nothing here runs in supervisord's main loop.
+No broker call runs in supervisord's main loop: it only hands work to the fast-path thread.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class FastPath:
 
     def close(self) -> None:
         self._jobs.put(None)
-        for control in self._controllers.values():
+        for control in list(self._controllers.values()):
             control.reset()
         self._controllers.clear()
 
