@@ -5,9 +5,11 @@ supervisord is one thread around a ``select`` loop.  A sync therefore runs in st
 1. database read, render and file writes in a background thread (a slow or absent database
    never freezes supervisord); when the thread ends it writes a byte to a pipe that sits in
    supervisord's socket map, which wakes the loop at once;
-2. back in the loop: reread the config, give groups whose only change is live (queues,
-   autoscale bounds) their new config in place and wake the event listener, ask removed and
-   changed groups to stop;
+2. back in the loop: reread the config (only the changed files when every change is live:
+   :meth:`Applier.reread_live`), give groups whose only change is live (queues,
+   autoscale bounds) their new config in place and hand their running workers' commands to
+   the fast path (:mod:`.fastpath`, its own thread, which tells the event listener once they
+   are sent and checked), ask removed and changed groups to stop;
 3. each later pass of the loop: remove the groups that have stopped, and add new and changed
    groups, :data:`ADD_BATCH` per pass so that spawning many workers never stalls supervisord.
 
@@ -25,17 +27,26 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from kombu.utils.url import maybe_sanitize_url
 from supervisor import events
+from supervisor.datatypes import integer, process_or_group_name
 from supervisor.medusa import asyncore_25 as asyncore
+from supervisor.options import ProcessConfig, ProcessGroupConfig, UnhosedConfigParser
+from supervisor.states import ProcessStates
 
 from scs_supervisor import programs
-from scs_supervisor.store import Store, Unavailable
-from scs_supervisor.syncplan import SyncPlan, is_live_change, plan_sync
+from scs_supervisor.fastpath import FastPath, LiveChange, Report, live_change
+from scs_supervisor.store import Store, SyncSnapshot, Unavailable
+from scs_supervisor.syncplan import SyncPlan, is_live_change, live_diff, plan_sync
 
 #: Groups added per pass of supervisord's loop (each is spawned in the pass after).
 ADD_BATCH = 2
+#: A worker in these states gets a live change by the fast path; one that is not running
+#: starts with its new command anyway.
+LIVE_STATES = (ProcessStates.STARTING, ProcessStates.RUNNING)
 
 
 class Waker(asyncore.file_dispatcher):
@@ -43,19 +54,28 @@ class Waker(asyncore.file_dispatcher):
 
     supervisord polls a deferred answer only once its ``delay`` has passed since the last poll,
     so a wake-up that comes sooner would be lost until the next event (up to a second).  The
-    waker therefore keeps the loop turning for ``linger`` seconds after each wake-up.
+    waker therefore keeps the loop turning for ``linger`` seconds after each wake-up: longer
+    than our deferreds' delay (:data:`.rpcinterface.POLL_DELAY`), and short, since the loop
+    spins meanwhile and takes the CPU from our threads.
     """
 
-    def __init__(self, linger: float = 0.02):
+    def __init__(self, linger: float = 0.002, logger=None):
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         super().__init__(self._read_fd)
         self.linger = linger
+        self.logger = logger
         self._until = 0.0
+        self._calls: deque[Callable[[], Any]] = deque()
 
     def wake(self) -> None:
         self._until = time.monotonic() + self.linger
         self._kick()
+
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` in supervisord's main loop at its next turn (callable from any thread)."""
+        self._calls.append(fn)
+        self.wake()
 
     def _kick(self) -> None:
         try:
@@ -74,6 +94,13 @@ class Waker(asyncore.file_dispatcher):
             self.recv(4096)
         except OSError:
             pass
+        while self._calls:
+            fn = self._calls.popleft()
+            try:
+                fn()
+            except Exception:  # an error here would close the waker (asyncore's handle_error)
+                if self.logger is not None:
+                    self.logger.error('scs: main-loop call failed:\n' + traceback.format_exc())
         if time.monotonic() < self._until:
             self._kick()
 
@@ -104,6 +131,24 @@ class Background:
                 self._waker.wake()
 
 
+def read_group(options, path: Path):
+    """The ProcessGroupConfig of one ``[program:x]`` file, as supervisord's reread makes it."""
+    parser = UnhosedConfigParser()
+    parser.expansions = options.environ_expansions
+    if not parser.read(str(path)):
+        raise OSError(f'cannot read {path}')
+    parser.expand_here(os.path.abspath(os.path.dirname(path)))
+    sections = parser.sections()
+    if len(sections) != 1 or not sections[0].startswith('program:'):
+        raise ValueError(f'{path} does not hold exactly one [program:x] section')
+    [section] = sections
+    name = process_or_group_name(section.split(':', 1)[1])
+    priority = integer(parser.saneget(section, 'priority', 999,
+                                      expansions={'here': options.here}))
+    processes = options.processes_from_section(parser, section, name, ProcessConfig)
+    return ProcessGroupConfig(options, name, priority, processes)
+
+
 class ApplyError(Exception):
     """A sync could not be applied; ``kind`` says why ('database', 'reread')."""
 
@@ -125,14 +170,23 @@ class Applier:
         self.jobs: deque[Job] = deque()
         self.render_errors: dict[str, str] = {}
         self.configs: dict[str, Any] = {}
-        self.rendered_revision: int | None = None
+        #: The last sync's read of the database (replaced whole, so threads may read it).
+        self.snapshot: SyncSnapshot | None = None
+        self.fast_path = FastPath(settings.control_timeout)
+        #: Program files written or removed that supervisord has not read yet.
+        self.unread: set[str] = set()
+
+    @property
+    def rendered_revision(self) -> int | None:
+        return self.snapshot.revision if self.snapshot is not None else None
 
     def start_waker(self) -> None:
         """Put the wake-up pipe in supervisord's socket map (once the loop is about to run)."""
         if self.waker is None:
-            self.waker = Waker()
+            self.waker = Waker(logger=self.logger)
 
     def close(self) -> None:
+        self.fast_path.close()
         if self.waker is not None:
             self.waker.close()
             self.waker = None
@@ -146,9 +200,8 @@ class Applier:
         A node whose row no longer passes validation keeps the file it had: bad data in the
         database never stops a running worker.
         """
-        # Read first: the specs below are then at least as new as this revision.
-        self.rendered_revision = self.store.revision()
-        specs = self.store.program_specs(self.settings.agent_id)
+        self.snapshot = snapshot = self.store.sync_snapshot(self.settings.agent_id)
+        specs = snapshot.specs
         files, errors = {}, {}
         existing = self.settings.programs_dir
         for spec in specs:
@@ -162,7 +215,9 @@ class Applier:
                 except FileNotFoundError:
                     pass
         self.render_errors = errors
-        return programs.write_programs(existing, files)
+        written, removed = programs.write_programs(existing, files)
+        self.unread.update(written + removed)
+        return written, removed
 
     def reread(self) -> SyncPlan:
         """Re-read supervisord's config and plan what to do with scs's groups (main loop)."""
@@ -173,11 +228,45 @@ class Applier:
             raise ApplyError('reread', str(exc)) from None
         for warning in options.parse_warnings:
             self.logger.warn(f'scs: {warning}')
+        self.unread.clear()
         added, changed, removed = self.supervisord.diff_to_active()
         self.configs = {c.name: c for c in added + changed}
         live = [c.name for c in changed if self._takes_live(c)]
         return plan_sync([c.name for c in added], [c.name for c in changed],
                          [c.name for c in removed], live)
+
+    def reread_live(self) -> SyncPlan | None:
+        """The plan of a sync whose every change is live, from the changed files alone, or None
+        (then a full :meth:`reread` decides).  Main loop.
+
+        A full reread parses every section supervisord knows, about a millisecond each in its
+        loop; a queue or autoscale change needs only the one file.  Each file is read with
+        supervisord's own parser, so the config is the one a full reread would give.
+        """
+        if not self.unread:
+            return None
+        options = self.supervisord.options
+        known = {config.name for config in options.process_group_configs}
+        configs = {}
+        for filename in sorted(self.unread):
+            name = filename[:-len('.conf')]
+            try:
+                new = read_group(options, self.settings.programs_dir / filename)
+            except (OSError, ValueError):
+                return None  # removed, or not one program: the full reread reports it
+            group = self.supervisord.process_groups.get(name)
+            if new.name != name or name not in known or group is None:
+                return None
+            if new != group.config and not self._takes_live(new):
+                return None
+            configs[name] = new
+        options.process_group_configs = [configs.get(config.name, config)
+                                         for config in options.process_group_configs]
+        self.unread.clear()
+        live = [name for name, new in configs.items()
+                if new != self.supervisord.process_groups[name].config]
+        self.configs = {name: configs[name] for name in live}
+        return plan_sync([], live, [], live)
 
     def _takes_live(self, new) -> bool:
         """Can the running group take ``new`` without a restart (only -Q or --autoscale)?"""
@@ -191,15 +280,61 @@ class Applier:
         same.command = old.command
         return same == old and new.priority == group.config.priority
 
-    def reconfigure(self, name: str) -> None:
-        """Give a running group its new config in place; the loop applies it by remote control."""
+    def reconfigure(self, name: str) -> LiveChange | None:
+        """Give a running group its new config in place.
+
+        Returns what the fast path should tell its worker, or None when there is nothing to
+        tell (the worker is not running: it starts with the new command) or no way to tell it
+        now (the loop last saw its broker down); the supervisor loop repairs either way.
+        """
         group, new = self.supervisord.process_groups[name], self.configs[name]
+        [old] = group.config.process_configs
         new.after_setuid()
         group.config = new
         [config] = new.process_configs
         for process in group.processes.values():
             process.config = config
         self.logger.info(f'scs: reconfigured group {name} in place')
+        node = self.snapshot.desired.get(name[len(programs.GROUP_PREFIX):])
+        running = any(p.get_state() in LIVE_STATES for p in group.processes.values())
+        if node is None or not running:
+            return None
+        if maybe_sanitize_url(node.broker_url) in self.snapshot.brokers_down:
+            self.logger.info(f'scs: {name}: broker down, live change left to the loop')
+            return None
+        return live_change(node, live_diff(old.command, config.command)) or None
+
+    def connect_fast_path(self) -> None:
+        """Have the fast path connect to the brokers in use that the loop last saw up."""
+        snapshot = self.snapshot
+        self.fast_path.connect(
+            node.broker_url for node in snapshot.desired.values()
+            if maybe_sanitize_url(node.broker_url) not in snapshot.brokers_down)
+
+    def announce(self, groups: tuple[str, ...], changes: list[LiveChange]) -> None:
+        """Send ``changes`` by the fast path, then tell the supervisor loop (main loop).
+
+        The event names the revision applied, so the loop does not sync again.  It wakes the
+        loop to observe the workers and repair, unless the fast path saw every worker consume
+        exactly its queues (``fastpath:verified``): then the loop checks at its next tick, and
+        the caller who waits for the workers is not slowed by its broadcasts.
+        """
+        message = f'revision:{self.rendered_revision} reconfigured:{",".join(groups)}'
+        if not changes or self.waker is None:
+            events.notify(events.RemoteCommunicationEvent('scs', message))
+            return
+        waker = self.waker
+
+        def done(report: Report, verified: bool) -> None:  # in the fast-path thread
+            final = message + (' fastpath:verified' if verified else '')
+            waker.call_soon(lambda: self._fast_path_done(report, final))
+
+        self.fast_path.submit(changes, done)
+
+    def _fast_path_done(self, report: Report, message: str) -> None:
+        for level, line in report:
+            getattr(self.logger, level)(line)
+        events.notify(events.RemoteCommunicationEvent('scs', message))
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -268,7 +403,8 @@ class Job:
                     return None
                 if self.background.error is not None:
                     self._raise_render_error(self.background.error)
-            self.plan = applier.reread()
+                applier.connect_fast_path()
+            self.plan = (None if self.inline else applier.reread_live()) or applier.reread()
             self._begin()
         self._collect_stopped()
         self._add_some()
@@ -294,12 +430,9 @@ class Job:
     def _begin(self) -> None:
         supervisord, applier, plan = self.applier.supervisord, self.applier, self.plan
         self.adding.extend(applier.configs[name] for name in plan.add)
-        for name in plan.live:
-            applier.reconfigure(name)
+        changes = [change for change in map(applier.reconfigure, plan.live) if change]
         if plan.live:
-            # Wake the supervisor loop (our event listener): it applies the change now.
-            events.notify(events.RemoteCommunicationEvent(
-                'scs', f'revision:{applier.rendered_revision} reconfigured:{",".join(plan.live)}'))
+            applier.announce(plan.live, changes)
         for name in plan.remove + plan.change:
             group = supervisord.process_groups.get(name)
             if group is None:

@@ -102,6 +102,15 @@ class Controller:
         if app is not None:
             threading.Thread(target=app.close, daemon=True).start()
 
+    def connect(self) -> None:
+        """Open the pooled connection and channel the first broadcast would open."""
+        def attempt(app):
+            with app.pool.acquire(block=True, timeout=self.timeout) as connection:
+                connection.ensure_connection(max_retries=0)
+                connection.default_channel  # noqa: B018  (opens the channel)
+            app.amqp.producer_pool  # noqa: B018  (built on first use)
+        self._call('connect', attempt)
+
     def _call(self, what: str, fn: Callable[[Celery], Any]) -> Any:
         app = self.app
         try:

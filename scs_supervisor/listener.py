@@ -2,8 +2,8 @@
 
 The main thread speaks supervisord's event-listener protocol and nothing else: it reads each
 event, notes what matters, and answers ``OK`` at once.  A worker thread runs the loop: every
-``tick_interval`` seconds, and at once when a node enters RUNNING or a sync changed something,
-it applies database changes (``scs.sync``), observes every node (one ping, one
+``tick_interval`` seconds, and at once when a node enters RUNNING or a sync's live change was
+not seen through, it applies database changes (``scs.sync``), observes every node (one ping, one
 ``active_queues`` and one ``stats`` broadcast per broker), asks :mod:`.reconcile` what to
 repair and does it.  stdout carries only the protocol; logs go to stderr.
 """
@@ -24,7 +24,15 @@ from kombu.utils.url import maybe_sanitize_url
 
 from scs_supervisor.control import BrokerUnavailable, Controller, probe_broker
 from scs_supervisor.programs import GROUP_PREFIX, is_managed_group
-from scs_supervisor.reconcile import Action, DesiredNode, Observed, Policy, Reconciler
+from scs_supervisor.reconcile import (
+    REMOTE_KINDS,
+    Action,
+    DesiredNode,
+    Observed,
+    Policy,
+    Reconciler,
+    current_actions,
+)
 from scs_supervisor.settings import Settings
 from scs_supervisor.store import Store, StoreError
 from scs_supervisor.validation import AUTOSCALE_POOLS
@@ -67,6 +75,7 @@ class Loop:
         self.repairs: Counter = Counter()
         self.database_error = ''
         self.last_tick = {'duration': None, 'at': None, 'count': 0, 'round_trips': 0}
+        self.last_began: float | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
@@ -75,10 +84,20 @@ class Loop:
     def trigger(self) -> None:
         self._wake.set()
 
-    def applied(self, revision: int) -> None:
-        """supervisord has just applied ``revision``: no need to ask it to sync again."""
+    def tick(self) -> None:
+        """supervisord's TICK: a backstop for the loop's own timer, so it starts a cycle only
+        when one is due (a longer ``tick_interval`` stays longer)."""
+        if self.last_began is None or self.clock() - self.last_began >= self.settings.tick_interval:
+            self._wake.set()
+
+    def applied(self, revision: int, wake: bool = True) -> None:
+        """supervisord has just applied ``revision``: no need to ask it to sync again.
+
+        ``wake``: run a cycle now (else at the next tick).
+        """
         self.applied_revision = revision
-        self._wake.set()
+        if wake:
+            self._wake.set()
 
     def note_exit(self, node: str) -> None:
         with self._lock:
@@ -97,7 +116,7 @@ class Loop:
                 log.error('tick failed:\n%s', traceback.format_exc())
 
     def cycle(self) -> None:
-        began = self.clock()
+        began = self.last_began = self.clock()
         self.round_trips = 0
         self._refresh_desired()
         observed = self._observe_supervisord()
@@ -114,7 +133,7 @@ class Loop:
         now = self.clock()
         self.reconciler.pings_seen(self.desired, observed, now)
         actions = self.reconciler.decide(self.desired, observed, now)
-        self._carry_out(actions, observed)
+        self._carry_out(self._current(actions), observed)
         self.last_tick = {'duration': round(self.clock() - began, 4), 'at': self.wall(),
                           'count': self.last_tick['count'] + 1,
                           'round_trips': self.round_trips}
@@ -139,6 +158,25 @@ class Loop:
         except Fault as exc:
             self.database_error = exc.faultString
             log.warning('sync failed: %s', exc.faultString)
+
+    def _current(self, actions: list[Action]) -> list[Action]:
+        """Hold back remote-control actions for nodes changed in the database since the desired
+        state was loaded (a sync may just have applied the change by its fast path, which this
+        cycle's observations would undo); then run again at once, with the new desired state."""
+        if not any(a.kind in REMOTE_KINDS for a in actions):
+            return actions
+        try:
+            if self.store.revision() == self.revision:
+                return actions
+            fresh = {n.name: n for n in self.store.desired_nodes(self.settings.agent_id)}
+        except StoreError:  # nobody can change the desired state while the database is away
+            return actions
+        kept = current_actions(actions, {n.name: n for n in self.desired}, fresh)
+        if len(kept) < len(actions):
+            log.info('desired state changed during this cycle: its queue and autoscale repairs '
+                     'wait for the next one')
+            self._wake.set()
+        return kept
 
     def _observe_supervisord(self) -> dict[str, Observed]:
         infos = {i['group']: i for i in self.rpc.supervisor.getAllProcessInfo()}
@@ -303,14 +341,17 @@ class Listener:
 
     def handle(self, eventname: str, payload: str) -> None:
         if eventname.startswith('TICK_'):
-            self.loop.trigger()
+            self.loop.tick()
         elif eventname == 'REMOTE_COMMUNICATION':
             header, _, data = payload.partition('\n')
             if header == 'type:scs':
-                revision = next((token[len('revision:'):] for token in data.split()
-                                 if token.startswith('revision:')), '')
+                tokens = dict(token.partition(':')[::2] for token in data.split())
+                revision = tokens.get('revision', '')
                 if revision.isdigit():
-                    self.loop.applied(int(revision))
+                    # The sync's fast path told every worker concerned and saw it consume
+                    # its queues: the next tick is soon enough to look again.
+                    self.loop.applied(int(revision),
+                                      wake=tokens.get('fastpath') != 'verified')
                 else:
                     self.loop.trigger()
         elif eventname.startswith('PROCESS_STATE_'):

@@ -21,6 +21,8 @@ from scs_supervisor.validation import AUTOSCALE_POOLS
 #: autorestart starts it again at once.
 STOPPED_STATES = ('STOPPED', 'EXITED', 'FATAL')
 START_STATES = ('STOPPED', 'FATAL')
+#: Actions that carry the desired queues and autoscale bounds to a worker by remote control.
+REMOTE_KINDS = ('add_consumer', 'cancel_consumer', 'autoscale')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,3 +259,18 @@ class Reconciler:
         return [Action('autoscale', node.name,
                        reason=f'max,min {current[0]},{current[1]} -> '
                               f'{node.max_concurrency},{node.min_concurrency}')]
+
+
+def current_actions(actions: list[Action], loaded: dict[str, DesiredNode],
+                    fresh: dict[str, DesiredNode]) -> list[Action]:
+    """The actions still right to carry out, when they were decided from the desired state
+    ``loaded`` and the database now holds ``fresh`` (both by node name).
+
+    A sync applies a live change to a running worker itself (the fast path), so a worker seen
+    consuming a queue that an outdated desired state does not list may be right, and
+    cancelling it would undo the change.  Remote-control actions for a node whose desired state
+    changed wait for a cycle with the new one; those for other nodes, and starts, kills and
+    holds, go ahead.
+    """
+    return [a for a in actions
+            if a.kind not in REMOTE_KINDS or loaded.get(a.node) == fresh.get(a.node)]

@@ -31,8 +31,9 @@ from scs_supervisor.settings import Settings
 from scs_supervisor.store import NotFound, Unavailable, upgrade
 
 API_VERSION = '1.0'
-#: How often supervisord polls a pending answer, in seconds (a wake-up pipe cuts the wait).
-POLL_DELAY = 0.01
+#: How often supervisord polls a pending answer, in seconds, while its loop turns: the loop
+#: only turns on events, and the waker makes one when our threads finish (see Waker.linger).
+POLL_DELAY = 0.001
 
 
 class Faults:
@@ -113,9 +114,12 @@ class ScsNamespaceRPCInterface:
         """Render this agent's nodes from the database and apply them to supervisord.
 
         Adds new groups, stops and removes deleted or disabled ones, and stops, removes and
-        re-adds changed ones.  Touches only scs-<name> groups.  One sync applies at a time.
+        re-adds changed ones; a change of queues or autoscale bounds only is given to the
+        running group in place and sent to its worker by remote control, without waiting for
+        it.  Touches only scs-<name> groups.  One sync applies at a time.
 
-        @return struct result  {added: [names], changed: [names], removed: [names], errors: {}}
+        @return struct result  {added: [names], changed: [names], removed: [names],
+                                reconfigured: [names], errors: {}}
         """
         self._update('sync')
         applier = self.applier
@@ -284,7 +288,8 @@ def start_applier(supervisord, settings: Settings) -> Applier:
     applier.start_waker()
     applier.operations = Operations(
         applier.store, settings.agent_id, lambda name: process_state(supervisord, name),
-        on_finish=lambda op: applier.waker.wake(), control_timeout=settings.control_timeout)
+        on_finish=lambda op: applier.waker.wake(), control_timeout=settings.control_timeout,
+        fast_path=applier.fast_path, last_snapshot=lambda: applier.snapshot)
     events.subscribe(events.TickEvent, lambda event: applier.poll())
     events.subscribe(events.SupervisorStoppingEvent, lambda event: stop_all_nodes(supervisord))
     return applier

@@ -7,6 +7,7 @@ revision counter, so a poller can tell that something changed without reading ev
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import socket
 from collections.abc import Iterator, Mapping
@@ -39,6 +40,18 @@ masked_url = functools.lru_cache(maxsize=256)(maybe_sanitize_url)
 #: What ``scs show`` reports of the loop's observations when it has none yet.
 OBSERVED_DEFAULTS = {'last_pong': None, 'consuming': None, 'autoscaler': None, 'restarts': 0,
                      'missed_pings': 0, 'last_error': '', 'failed': '', 'observed_at': None}
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncSnapshot:
+    """One consistent read for a sync (see :meth:`Store.sync_snapshot`)."""
+
+    revision: int
+    specs: list[ProgramSpec]
+    #: The same nodes as :meth:`Store.desired_nodes` gives them, by name.
+    desired: dict[str, DesiredNode]
+    #: Broker URLs (masked) the supervisor loop last found down.
+    brokers_down: frozenset[str] = frozenset()
 
 
 class StoreError(Exception):
@@ -137,24 +150,30 @@ class Store:
     def program_specs(self, agent: str) -> list[ProgramSpec]:
         """The enabled nodes of ``agent`` as plain data for the program generator."""
         with self.session() as s:
-            nodes = s.scalars(select(Node).where(Node.agent == agent, Node.enabled)
-                              .order_by(Node.name)).all()
-            return [self._spec(node) for node in nodes]
+            return [self._spec(node) for node in self._enabled(s, agent)]
 
     def desired_nodes(self, agent: str) -> list[DesiredNode]:
         """The enabled nodes of ``agent`` as the supervisor loop compares them."""
         host = socket.gethostname()
         with self.session() as s:
-            nodes = s.scalars(select(Node).where(Node.agent == agent, Node.enabled)
-                              .order_by(Node.name)).all()
-            return [DesiredNode(
-                name=n.name, nodename=f'{n.name}@{host}',
-                broker_url=n.broker.url if n.broker else self.default_broker_url,
-                queues=tuple(QueueDecl(q.name, q.exchange, q.exchange_type, q.routing_key,
-                                       tuple(sorted((q.options or {}).items())))
-                             for q in n.queues),
-                min_concurrency=n.min_concurrency, max_concurrency=n.max_concurrency,
-                pool=n.pool) for n in nodes]
+            return [self._desired(node, host) for node in self._enabled(s, agent)]
+
+    def sync_snapshot(self, agent: str) -> SyncSnapshot:
+        """What a sync needs, in one transaction: the revision, then the enabled nodes of
+        ``agent`` (as program specs and as desired state) and the brokers the loop last saw
+        down."""
+        host = socket.gethostname()
+        with self.session() as s:
+            # Read first: the nodes below are then at least as new as this revision.
+            revision = s.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+            nodes = self._enabled(s, agent)
+            status = s.get(AgentStatus, agent)
+            brokers = (status.observed.get('brokers') or {}) if status is not None else {}
+            return SyncSnapshot(
+                revision=revision, specs=[self._spec(n) for n in nodes],
+                desired={n.name: self._desired(n, host) for n in nodes},
+                brokers_down=frozenset(url for url, seen in brokers.items()
+                                       if isinstance(seen, dict) and seen.get('up') is False))
 
     def list_nodes(self, agent: str | None = None) -> list[dict]:
         with self.session() as s:
@@ -218,23 +237,21 @@ class Store:
     def update_node(self, name: str, changes: Mapping) -> dict:
         """Change some fields of a node; the result is validated as a whole."""
         with self.session() as s:
-            node = self._node(s, name)
-            current = self._fields(node)
-            clean = v.check_node_fields({**current, **changes}, self.concurrency_cap)
-            self._apply(s, node, clean)
-            self._bump(s)
-            s.flush()
-            return self._node_dict(node)
+            return self._update(s, self._node(s, name), changes)
 
     def add_queue(self, name: str, queue: str) -> dict:
-        current = self.get_node(name)['queues']
-        return self.update_node(name, {'queues': current + [v.check_queue_name(queue)]})
+        queue = v.check_queue_name(queue)
+        with self.session() as s:
+            node = self._node(s, name)
+            return self._update(s, node, {'queues': [q.name for q in node.queues] + [queue]})
 
     def remove_queue(self, name: str, queue: str) -> dict:
-        current = self.get_node(name)['queues']
-        if queue not in current:
-            raise NotFound(f'node {name} does not consume queue {queue}')
-        return self.update_node(name, {'queues': [q for q in current if q != queue]})
+        with self.session() as s:
+            node = self._node(s, name)
+            current = [q.name for q in node.queues]
+            if queue not in current:
+                raise NotFound(f'node {name} does not consume queue {queue}')
+            return self._update(s, node, {'queues': [q for q in current if q != queue]})
 
     def delete_node(self, name: str) -> None:
         with self.session() as s:
@@ -365,6 +382,18 @@ class Store:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _update(self, session: Session, node: Node, changes: Mapping) -> dict:
+        clean = v.check_node_fields({**self._fields(node), **changes}, self.concurrency_cap)
+        self._apply(session, node, clean)
+        self._bump(session)
+        session.flush()
+        return self._node_dict(node)
+
+    @staticmethod
+    def _enabled(session: Session, agent: str) -> list[Node]:
+        return list(session.scalars(select(Node).where(Node.agent == agent, Node.enabled)
+                                    .order_by(Node.name)))
+
     @staticmethod
     def _named(session: Session, model, name: str, kind: str):
         row = session.scalar(select(model).where(model.name == name))
@@ -420,20 +449,22 @@ class Store:
             session.add(Revision(id=1, value=1))
 
     def _apply(self, session: Session, node: Node, clean: Mapping) -> None:
-        node.set_queues([self._queue(session, q) for q in clean['queues']])
+        node.set_queues(self._queues(session, clean['queues']))
         node.broker = self._broker(session, clean['broker'])
         for field in ('min_concurrency', 'max_concurrency', 'pool', 'app', 'loglevel',
                       'directory', 'env', 'enabled'):
             setattr(node, field, clean[field])
 
     @staticmethod
-    def _queue(session: Session, name: str) -> Queue:
-        queue = session.scalar(select(Queue).where(Queue.name == name))
-        if queue is None:
-            queue = Queue(name=name, exchange=name, exchange_type='direct', routing_key=name,
-                          options={})
-            session.add(queue)
-        return queue
+    def _queues(session: Session, names: list[str]) -> list[Queue]:
+        """The Queue rows of ``names`` in that order (one query), new ones created."""
+        found = {q.name: q for q in session.scalars(select(Queue).where(Queue.name.in_(names)))}
+        for name in names:
+            if name not in found:
+                found[name] = Queue(name=name, exchange=name, exchange_type='direct',
+                                    routing_key=name, options={})
+                session.add(found[name])
+        return [found[name] for name in names]
 
     @staticmethod
     def _broker(session: Session, value: str | None) -> Broker | None:
@@ -469,6 +500,15 @@ class Store:
             'env': dict(node.env or {}),
             'enabled': node.enabled,
         }
+
+    def _desired(self, n: Node, host: str) -> DesiredNode:
+        return DesiredNode(
+            name=n.name, nodename=f'{n.name}@{host}',
+            broker_url=n.broker.url if n.broker else self.default_broker_url,
+            queues=tuple(QueueDecl(q.name, q.exchange, q.exchange_type, q.routing_key,
+                                   tuple(sorted((q.options or {}).items())))
+                         for q in n.queues),
+            min_concurrency=n.min_concurrency, max_concurrency=n.max_concurrency, pool=n.pool)
 
     def _spec(self, node: Node) -> ProgramSpec:
         return ProgramSpec(

@@ -68,3 +68,43 @@ def live_arguments(argv: list[str]) -> list[str]:
 def is_live_change(old_command: str, new_command: str) -> bool:
     """True when two worker commands differ only in queues or autoscale bounds."""
     return live_arguments(shlex.split(old_command)) == live_arguments(shlex.split(new_command))
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveDiff:
+    """What remote control must change in a worker reconfigured in place."""
+
+    add: tuple[str, ...] = ()
+    cancel: tuple[str, ...] = ()
+    #: New ``(max, min)`` autoscale bounds, or None when they did not change.
+    autoscale: tuple[int, int] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.cancel or self.autoscale)
+
+
+def live_diff(old_command: str, new_command: str) -> LiveDiff:
+    """The queues to add and cancel and the new autoscale bounds between two worker commands
+    (see :func:`is_live_change`): queues in ``new_command``'s order."""
+    old, new = shlex.split(old_command), shlex.split(new_command)
+    old_queues, new_queues = _queues(old), _queues(new)
+    bounds = _autoscale(new)
+    return LiveDiff(add=tuple(q for q in new_queues if q not in old_queues),
+                    cancel=tuple(q for q in old_queues if q not in new_queues),
+                    autoscale=bounds if bounds != _autoscale(old) else None)
+
+
+def _queues(argv: list[str]) -> list[str]:
+    for arg, value in zip(argv, argv[1:], strict=False):
+        if arg == '-Q':
+            return [q for q in value.split(',') if q]
+    return []
+
+
+def _autoscale(argv: list[str]) -> tuple[int, int] | None:
+    for arg in argv:
+        if arg.startswith('--autoscale='):
+            high, _, low = arg[len('--autoscale='):].partition(',')
+            if high.isdigit() and low.isdigit():
+                return int(high), int(low)
+    return None

@@ -9,13 +9,16 @@ from scs_supervisor.listener import Listener, ProtocolError, parse_tokens
 
 class FakeLoop:
     def __init__(self):
-        self.triggers, self.exits, self.applied_revisions = 0, [], []
+        self.triggers, self.ticks, self.exits, self.applied_revisions = 0, 0, [], []
 
     def trigger(self):
         self.triggers += 1
 
-    def applied(self, revision):
-        self.applied_revisions.append(revision)
+    def tick(self):
+        self.ticks += 1
+
+    def applied(self, revision, wake=True):
+        self.applied_revisions.append((revision, wake))
 
     def note_exit(self, node):
         self.exits.append(node)
@@ -37,7 +40,7 @@ def run(*events):
 def test_answers_ok_with_no_trailing_newline():
     loop, out = run(('TICK_5', 'when:1201063880'))
     assert out == 'READY\nRESULT 2\nOK'
-    assert loop.triggers == 1
+    assert loop.ticks == 1
 
 
 def test_unexpected_exit_of_a_node_is_noted():
@@ -63,13 +66,16 @@ def test_non_ascii_payload_is_read_by_characters():
     # supervisord's len counts characters; reading bytes would eat the next envelope.
     loop, out = run(('REMOTE_COMMUNICATION', 'type:scs\nhéllo wörld ✓'),
                     ('TICK_5', 'when:1'))
-    assert loop.triggers == 2
+    assert (loop.triggers, loop.ticks) == (1, 1)
     assert out == 'READY\nRESULT 2\nOK' * 2
 
 
 def test_a_sync_tells_which_revision_it_applied():
-    loop, _ = run(('REMOTE_COMMUNICATION', 'type:scs\nrevision:42 reconfigured:scs-w1'))
-    assert loop.applied_revisions == [42] and loop.triggers == 0
+    loop, _ = run(('REMOTE_COMMUNICATION', 'type:scs\nrevision:42 reconfigured:scs-w1'),
+                  ('REMOTE_COMMUNICATION', 'type:scs\nrevision:43 reconfigured:scs-w1 '
+                                           'fastpath:verified'))
+    # Woken to verify, unless the sync's fast path told the worker already.
+    assert loop.applied_revisions == [(42, True), (43, False)] and loop.triggers == 0
 
 
 def test_other_remote_communication_is_ignored():

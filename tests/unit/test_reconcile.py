@@ -1,9 +1,11 @@
 from scs_supervisor.reconcile import (
+    Action,
     DesiredNode,
     Observed,
     Policy,
     QueueDecl,
     Reconciler,
+    current_actions,
 )
 
 URL = 'amqp://h//'
@@ -124,3 +126,13 @@ def test_a_failure_seen_twice_does_not_double_the_back_off():
     tick(rec, desired, {'w1': Observed(state='STARTING', exits=1)}, 1)
     tick(rec, desired, fatal, 2)
     assert rec.node('w1').retry_at == 301
+
+
+def test_remote_actions_wait_for_nodes_changed_since_the_desired_state_was_loaded():
+    actions = [Action('cancel_consumer', 'w1', QueueDecl('x')), Action('start', 'w1'),
+               Action('add_consumer', 'w2', QueueDecl('a')), Action('autoscale', 'w3')]
+    loaded = {'w1': node('w1'), 'w2': node('w2'), 'w3': node('w3')}
+    assert current_actions(actions, loaded, dict(loaded)) == actions
+    fresh = {'w1': node('w1', queues=('a', 'b', 'x')), 'w2': node('w2')}  # w3 deleted
+    assert current_actions(actions, loaded, fresh) == [
+        Action('start', 'w1'), Action('add_consumer', 'w2', QueueDecl('a'))]

@@ -95,3 +95,22 @@ def test_unreachable_database_is_unavailable(tmp_path):
     engine = make_engine('postgresql://nobody@127.0.0.1:1/none')
     with pytest.raises(Unavailable, match='database unavailable'):
         Store(engine, default_broker_url='redis://h/0').list_nodes()
+
+
+def test_sync_snapshot_reads_revision_nodes_and_brokers_the_loop_saw_down(store):
+    store.create_node('host1', 'w1', {'queues': ['q1', 'q2']})
+    store.create_node('host1', 'w2', {'queues': ['q3'], 'enabled': False})
+    store.record_status('host1', {}, {'brokers': {'amqp://u:**@h1//': {'up': False},
+                                                  'redis://h2/0': {'up': True}}})
+    snapshot = store.sync_snapshot('host1')
+    assert snapshot.revision == store.revision() == 2
+    assert [s.name for s in snapshot.specs] == ['w1']
+    assert snapshot.desired == {n.name: n for n in store.desired_nodes('host1')}
+    assert [q.name for q in snapshot.desired['w1'].queues] == ['q1', 'q2']
+    assert snapshot.brokers_down == {'amqp://u:**@h1//'}
+
+
+def test_queue_changes_of_an_unknown_node_are_not_found(store):
+    with pytest.raises(NotFound):
+        store.add_queue('nope', 'a')
+    assert store.revision() == 0
