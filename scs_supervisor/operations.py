@@ -31,6 +31,8 @@ KEEP = 500
 #: milliseconds, and a worker still starting does not answer at all.
 POLL_FIRST, POLL = 0.005, 0.02
 POLL_TIMEOUT = 0.3
+#: Spawns of one node an operation sees before it calls the node crash-looping.
+SPAWN_LIMIT = 3
 #: A worker that consumes is up, even before supervisord's startsecs have passed.
 ALIVE = ('STARTING', 'RUNNING')
 
@@ -45,6 +47,7 @@ class Operation:
     created: float = dataclasses.field(default_factory=time.time)
     finished: float | None = None
     observed: dict = dataclasses.field(default_factory=dict)
+    spawns: dict = dataclasses.field(default_factory=dict)  # node -> spawn times seen
 
     @property
     def done(self) -> bool:
@@ -63,7 +66,8 @@ class Operations:
                  control_timeout: float = 2.0, fast_path: FastPath | None = None,
                  last_snapshot=None):
         self.store, self.agent_id = store, agent_id
-        self.process_state = process_state  # node name -> (statename, description)
+        # node name -> (statename, description, time of the last spawn)
+        self.process_state = process_state
         self.on_finish = on_finish
         self.fast_path = fast_path
         #: last_snapshot(): the last sync's read of the database (a SyncSnapshot) or None.
@@ -151,10 +155,19 @@ class Operations:
         """
         by_broker: dict[str, list[DesiredNode]] = {}
         for node in nodes:
-            state, description = self.process_state(node.name)
+            state, description, spawned = self.process_state(node.name)
             op.observed[node.name] = {'state': state, 'consuming': None, 'ok': False}
             if state == 'FATAL':
                 return 'failed', f'{node.name} is FATAL: {description}'
+            # A worker that dies after startsecs never becomes FATAL: supervisord restarts it
+            # for ever.  Count its spawns instead.
+            spawns = op.spawns.setdefault(node.name, set())
+            if spawned:
+                spawns.add(spawned)
+            if len(spawns) > SPAWN_LIMIT:
+                return 'failed', (f'{node.name} keeps exiting: started {len(spawns)} times '
+                                  f'during this operation ({state}{": " if description else ""}'
+                                  f'{description})')
             if state in ALIVE:
                 by_broker.setdefault(node.broker_url, []).append(node)
         for url, group in by_broker.items():

@@ -312,9 +312,11 @@ def node_process(supervisord, node: str):
     return next(iter(group.processes.values()), None) if group else None
 
 
-def process_state(supervisord, node: str) -> tuple[str, str]:
-    """supervisord's state of a node's process and its spawn error, if any (read-only)."""
+def process_state(supervisord, node: str) -> tuple[str, str, float]:
+    """supervisord's state of a node's process, its spawn error, if any, and when it was last
+    spawned (read-only)."""
     process = node_process(supervisord, node)
     if process is None:
-        return 'ABSENT', ''
-    return getProcessStateDescription(process.get_state()), process.spawnerr or ''
+        return 'ABSENT', '', 0.0
+    return (getProcessStateDescription(process.get_state()), process.spawnerr or '',
+            process.laststart or 0.0)

@@ -41,7 +41,9 @@ def test_wait_reports_a_worker_that_cannot_start(make_agent):
     done = agent.ctl('scs', 'create', 'bad', '--app', 'no_such_module', '--queues', 'q',
                      '--wait', '--timeout', '60')
     assert done.returncode != 0
-    assert 'failed: bad is FATAL' in done.stdout
+    # It dies before startsecs (FATAL after the retries) or, on a loaded machine, just after
+    # (supervisord restarts it for ever): either way the wait says so well before the timeout.
+    assert 'failed: bad is FATAL' in done.stdout or 'failed: bad keeps exiting' in done.stdout
 
 
 def test_wait_times_out_with_what_it_saw(make_agent):

@@ -33,8 +33,8 @@ class FakeFastPath:
         return self.queues if node == 'w1' and self.asked_at >= since else None
 
 
-def run(fast_path, timeout=0.6):
-    ops = Operations(FakeStore(), 'host', lambda name: ('RUNNING', ''), fast_path=fast_path,
+def run(fast_path, timeout=0.6, process_state=lambda name: ('RUNNING', '', 1.0)):
+    ops = Operations(FakeStore(), 'host', process_state, fast_path=fast_path,
                      control_timeout=0.05)
     op = ops.start(['w1'], timeout)
     deadline = time.monotonic() + 10
@@ -54,3 +54,11 @@ def test_an_older_answer_is_not_used():
     # No worker answers on this broker: only the old answer would have made it done.
     op = run(FakeFastPath(asked_at=0.0, queues=('a', 'b')))
     assert op.status == 'timeout'
+
+
+def test_a_worker_that_keeps_exiting_after_startsecs_fails_the_operation():
+    # Such a worker is never FATAL: supervisord restarts it each time (a new spawn time).
+    spawns = iter(range(1, 1000))
+    op = run(FakeFastPath(asked_at=0.0, queues=()), timeout=5,
+             process_state=lambda name: ('RUNNING', '', float(next(spawns))))
+    assert op.status == 'failed' and 'w1 keeps exiting: started 4 times' in op.detail
