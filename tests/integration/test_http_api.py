@@ -128,6 +128,8 @@ def test_fifty_concurrent_creates_of_one_name(make_agent, tmp_path):
                if status == 409)
     wait_for(lambda: active_queues(agent.effective_broker, 'race', tmp_path) == {'r'}, 60,
              message='the one worker consuming')
-    processes = [p for p in agent.rpc().supervisor.getAllProcessInfo()
-                 if p['group'].startswith('scs-')]
-    assert [(p['group'], p['statename']) for p in processes] == [('scs-race', 'RUNNING')]
+    def managed():
+        return [(p['group'], p['statename']) for p in agent.rpc().supervisor.getAllProcessInfo()
+                if p['group'].startswith('scs-')]
+    wait_for(lambda: managed() == [('scs-race', 'RUNNING')], 30,
+             message=f'one RUNNING worker (saw {managed()})')

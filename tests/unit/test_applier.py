@@ -5,7 +5,7 @@ from __future__ import annotations
 from supervisor.options import ServerOptions
 
 from scs_supervisor import programs
-from scs_supervisor.applier import read_group
+from scs_supervisor.applier import read_group, sync_answer
 from scs_supervisor.programs import ProgramSpec, RenderOptions
 
 
@@ -28,3 +28,14 @@ def test_one_file_reads_as_the_full_reread_does(tmp_path):
         group = read_group(options, path)
         assert group == full[programs.group_name(spec.name)]
         assert group.process_configs[0].command == full[group.name].process_configs[0].command
+
+
+def test_a_sync_that_finds_its_revision_applied_reports_what_applied_it():
+    nothing = {'added': [], 'changed': [], 'removed': [], 'reconfigured': [], 'errors': {}}
+    added = {**nothing, 'added': ['n1']}
+    answer, last = sync_answer(added, 7, (None, {}))  # the loop's sync got there first
+    assert answer == added and last == (7, added)
+    answer, last = sync_answer(nothing, 7, last)  # the writer's own sync
+    assert answer == added and last == (7, added)
+    answer, last = sync_answer(nothing, 8, last)  # a later revision that changed nothing
+    assert answer == nothing and last == (7, added)
