@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/apply.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/http_api.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -44,6 +44,8 @@ from scs_supervisor.syncplan import SyncPlan, is_live_change, live_diff, plan_sy
 
 #: Groups added per pass of supervisord's loop (each is spawned in the pass after).
 ADD_BATCH = 2
+#: Seconds during which a sync that finds its revision applied reports what applied it.
+RECENT = 2.0
 #: The keys of a sync result that name changed groups.
 CHANGE_KEYS = ('added', 'changed', 'removed', 'reconfigured')
 #: A worker in these states gets a live change by the fast path; one that is not running
@@ -51,19 +53,20 @@ CHANGE_KEYS = ('added', 'changed', 'removed', 'reconfigured')
 LIVE_STATES = (ProcessStates.STARTING, ProcessStates.RUNNING)
 
 
-def sync_answer(result: dict, revision: int | None,
-                last_applied: tuple[int | None, dict]) -> tuple[dict, tuple[int | None, dict]]:
-    """What a sync answers, and the new ``last_applied`` (revision, result).
+def sync_answer(result: dict, revision: int | None, last_applied: tuple, now: float,
+                window: float = RECENT) -> tuple[dict, tuple]:
+    """What a sync answers, and the new ``last_applied`` (revision, result, when).
 
-    The answer says what brought supervisord to the rendered ``revision``: this sync's
-    ``result``, or, when it found nothing left to do, what the sync that applied the same
-    revision just before it did.  The loop or another client may apply a change between its
-    writer's commit and the writer's own sync; the writer still learns what its change did.
+    The answer says what this sync applied; when it found nothing left to do because another
+    sync applied the same revision less than ``window`` seconds before (the loop may apply a
+    change between its writer's commit and the writer's own sync), it is what that one did,
+    so the writer still learns what its change did.
     """
     if any(result.get(key) for key in CHANGE_KEYS):
-        return result, (revision, result)
-    if revision is not None and last_applied[0] == revision:
-        return {**last_applied[1], 'errors': result['errors']}, last_applied
+        return result, (revision, result, now)
+    applied, earlier, when = last_applied
+    if revision is not None and applied == revision and now - when < window:
+        return {**earlier, 'errors': result['errors']}, last_applied
     return result, last_applied
 
 
@@ -188,7 +191,7 @@ class Applier:
         self.jobs: deque[Job] = deque()
         self.render_errors: dict[str, str] = {}
         #: The revision last applied with changes, and what they were (see sync_answer).
-        self.last_applied: tuple[int | None, dict] = (None, {})
+        self.last_applied: tuple = (None, {}, 0.0)
         self.configs: dict[str, Any] = {}
         #: The last sync's read of the database (replaced whole, so threads may read it).
         self.snapshot: SyncSnapshot | None = None
@@ -433,7 +436,7 @@ class Job:
         result = self.plan.as_result()
         result['errors'] = dict(applier.render_errors)
         answer, applier.last_applied = sync_answer(result, applier.rendered_revision,
-                                                   applier.last_applied)
+                                                   applier.last_applied, time.monotonic())
         return answer
 
     def _render_inline(self) -> None:

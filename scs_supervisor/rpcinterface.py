@@ -117,7 +117,8 @@ class ScsNamespaceRPCInterface:
         re-adds changed ones; a change of queues or autoscale bounds only is given to the
         running group in place and sent to its worker by remote control, without waiting for
         it.  Touches only scs-<name> groups.  One sync applies at a time.  When another sync
-        (the loop's, say) already applied the current revision, the answer is what that one did.
+        (the loop's, say) applied the current revision under 2 s before, the answer is what that one
+        did.
 
         @return struct result  {added: [names], changed: [names], removed: [names],
                                 reconfigured: [names], errors: {}}

@@ -30,12 +30,12 @@ def test_one_file_reads_as_the_full_reread_does(tmp_path):
         assert group.process_configs[0].command == full[group.name].process_configs[0].command
 
 
-def test_a_sync_that_finds_its_revision_applied_reports_what_applied_it():
+def test_a_sync_that_finds_its_revision_just_applied_reports_what_applied_it():
     nothing = {'added': [], 'changed': [], 'removed': [], 'reconfigured': [], 'errors': {}}
     added = {**nothing, 'added': ['n1']}
-    answer, last = sync_answer(added, 7, (None, {}))  # the loop's sync got there first
-    assert answer == added and last == (7, added)
-    answer, last = sync_answer(nothing, 7, last)  # the writer's own sync
-    assert answer == added and last == (7, added)
-    answer, last = sync_answer(nothing, 8, last)  # a later revision that changed nothing
-    assert answer == nothing and last == (7, added)
+    answer, last = sync_answer(added, 7, (None, {}, 0.0), 100.0)  # the loop got there first
+    assert answer == added and last == (7, added, 100.0)
+    answer, last = sync_answer(nothing, 7, last, 100.01)  # the writer's own sync
+    assert answer == added and last == (7, added, 100.0)
+    assert sync_answer(nothing, 7, last, 105.0)[0] == nothing  # later: nothing to apply now
+    assert sync_answer(nothing, 8, last, 100.02)[0] == nothing  # another revision

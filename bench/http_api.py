@@ -20,7 +20,7 @@ the CPU time the serving processes spent per request.  The clients are threads w
 HTTP/1.1 connection each; when ``wrk`` is installed it measures bare and GET /nodes too, as a
 check of the Python client.  Last, where one GET /nodes spends its time, step by step.
 
-    .venv/bin/python bench/http.py [--duration 12] [--nodes 100] [--clients 1,8,32]
+    .venv/bin/python bench/http_api.py [--duration 12] [--nodes 100] [--clients 1,8,32]
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named http.py: keep its folder off sys.path, or it would shadow the standard
-# library's http package; the repository root goes there instead.
+# Import from the repository root (for tests.integration.conftest), not from this folder.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse  # noqa: E402
