@@ -7,6 +7,7 @@ import xmlrpc.client
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from scs_supervisor.programs import group_name
+from scs_supervisor.store import Conflict
 
 NULLABLE = ('app', 'broker', 'directory')
 
@@ -18,9 +19,15 @@ def from_rpc(node: dict) -> dict:
 
 def restart_node(supervisor, name: str) -> None:
     """Stop a node's worker and start it again, through supervisord's own ``supervisor``
-    namespace (the node must be in supervisord: a ``BAD_NAME`` fault otherwise)."""
+    namespace; :class:`~scs_supervisor.store.Conflict` when the node is not in supervisord."""
     group = group_name(name)
-    supervisor.stopProcessGroup(group, True)
+    try:
+        supervisor.stopProcessGroup(group, True)
+    except xmlrpc.client.Fault as fault:
+        if fault.faultCode != Faults.BAD_NAME:
+            raise
+        raise Conflict(f'node {name} has no process in supervisord yet (see its render_error)'
+                       ) from None
     try:
         supervisor.startProcessGroup(group, False)
     except xmlrpc.client.Fault as fault:
@@ -43,9 +50,6 @@ class SupervisorClient:
 
     def sync(self) -> dict:
         return self.scs().sync()
-
-    def list_nodes(self) -> list[dict]:
-        return [from_rpc(n) for n in self.scs().listNodes()]
 
     def get_node(self, name: str) -> dict:
         return from_rpc(self.scs().getNode(name))

@@ -460,9 +460,9 @@ class Store:
         """The Queue rows of ``names`` in that order (one query), new ones created."""
         found = {q.name: q for q in session.scalars(select(Queue).where(Queue.name.in_(names)))}
         for name in names:
-            if name not in found:
-                found[name] = Queue(name=name, exchange=name, exchange_type='direct',
-                                    routing_key=name, options={})
+            if name not in found:  # named by a node before it was declared: the defaults
+                found[name] = Queue(name=name, **Store._declaration(
+                    name, v.check_queue_fields(v.QUEUE_DEFAULTS)))
                 session.add(found[name])
         return [found[name] for name in names]
 

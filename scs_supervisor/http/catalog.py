@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from scs_supervisor import validation
-from scs_supervisor.http.media import json_object
+from scs_supervisor.http.media import bool_param, json_changes, json_object
 from scs_supervisor.store import Store
 
 
@@ -30,17 +30,10 @@ class Queues:
         resp.media = self.store.get_queue(name)
 
     def on_patch_item(self, req, resp, name):
-        changes = json_object(req)
-        if not changes:
-            raise validation.ValidationError('body', 'give at least one field to change')
-        resp.media = self.store.update_queue(name, changes)
+        resp.media = self.store.update_queue(name, json_changes(req))
 
     def on_delete_item(self, req, resp, name):
-        try:
-            force = req.get_param_as_bool('force') or False
-        except falcon.HTTPBadRequest:
-            raise validation.ValidationError('force', 'must be true or false') from None
-        if self.store.delete_queue(name, force=force):
+        if self.store.delete_queue(name, force=bool_param(req, 'force')):
             self.supervisor.sync()  # nodes lost the queue
         resp.status = falcon.HTTP_204
 
@@ -67,10 +60,7 @@ class Brokers:
         resp.media = self.store.get_broker(name)
 
     def on_patch_item(self, req, resp, name):
-        changes = json_object(req)
-        if not changes:
-            raise validation.ValidationError('body', 'give at least one field to change')
-        broker = self.store.update_broker(name, changes)
+        broker = self.store.update_broker(name, json_changes(req))
         if broker['nodes']:
             self.supervisor.sync()  # their workers restart with the new URL
         resp.media = broker

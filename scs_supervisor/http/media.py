@@ -1,8 +1,10 @@
-"""Reading request bodies: JSON objects only."""
+"""Reading requests: JSON object bodies and boolean query parameters."""
 
 from __future__ import annotations
 
 import falcon
+
+from scs_supervisor.validation import ValidationError
 
 
 def json_object(req: falcon.Request) -> dict:
@@ -17,3 +19,19 @@ def json_object(req: falcon.Request) -> dict:
         raise falcon.HTTPBadRequest(title='Invalid input',
                                     description='the body must be a JSON object')
     return body
+
+
+def json_changes(req: falcon.Request) -> dict:
+    """A PATCH body: a JSON object naming at least one field."""
+    changes = json_object(req)
+    if not changes:
+        raise ValidationError('body', 'give at least one field to change')
+    return changes
+
+
+def bool_param(req: falcon.Request, name: str) -> bool:
+    """A ``true``/``false`` query parameter, false when absent."""
+    try:
+        return req.get_param_as_bool(name) or False
+    except falcon.HTTPBadRequest:
+        raise ValidationError(name, 'must be true or false') from None

@@ -8,14 +8,11 @@ with an operation to poll at ``/operations/{id}``.
 
 from __future__ import annotations
 
-import xmlrpc.client
-
 import falcon
-from supervisor.xmlrpc import Faults
 
 from scs_supervisor import validation
 from scs_supervisor.http.listing import NodeListing
-from scs_supervisor.http.media import json_object
+from scs_supervisor.http.media import bool_param, json_changes, json_object
 from scs_supervisor.store import Store
 
 
@@ -48,10 +45,7 @@ class Nodes:
         resp.media = self.supervisor.get_node(validation.check_node_name(name))
 
     def on_patch_item(self, req, resp, name):
-        changes = json_object(req)
-        if not changes:
-            raise validation.ValidationError('body', 'give at least one field to change')
-        self.store.update_node(validation.check_node_name(name), changes)
+        self.store.update_node(validation.check_node_name(name), json_changes(req))
         self.applied(req, resp, name)
 
     def on_delete_item(self, req, resp, name):
@@ -74,14 +68,7 @@ class Nodes:
         if not node['enabled']:
             raise falcon.HTTPConflict(title='Conflict',
                                       description=f'node {name} is disabled: enable it instead')
-        try:
-            self.supervisor.restart_node(name)
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode != Faults.BAD_NAME:
-                raise
-            raise falcon.HTTPConflict(title='Conflict', description=(
-                f'node {name} has no process in supervisord yet (see its render_error)')
-            ) from None
+        self.supervisor.restart_node(name)
         self.answer(req, resp, name)
 
     def on_put_queue(self, req, resp, name, queue):
@@ -136,11 +123,7 @@ def wait_params(req) -> tuple[str | None, bool, int]:
     wait = req.get_param('wait')
     if wait not in (None, 'consuming'):
         raise validation.ValidationError('wait', 'must be consuming')
-    try:
-        is_async = req.get_param_as_bool('async') or False
-    except falcon.HTTPBadRequest:
-        raise validation.ValidationError('async', 'must be true or false') from None
-    return wait, is_async, validation.check_timeout(req.get_param('timeout') or 120)
+    return wait, bool_param(req, 'async'), validation.check_timeout(req.get_param('timeout') or 120)
 
 
 class Operations:
