@@ -3,12 +3,14 @@
 1. create and wait until consuming (``store.create_node`` + ``scs.sync`` + an operation, the
    path ``supervisorctl scs create --wait`` takes, without supervisorctl's own start-up)
    against a bare ``celery worker`` cold start to consuming, same flags and broker;
-2. a queue added to a running node until consuming against a raw ``control.add_consumer``
-   plus ``active_queues`` checks;
+2. a queue added to a running node until consuming (``store.add_queue`` + ``scs.sync`` + an
+   operation) against Celery's own ``app.control.add_consumer`` plus ``active_queues`` checks,
+   what one would type without scs; scs's control client doing the same is printed alongside;
 3. drift (an external ``cancel_consumer``) until consuming again, in ticks;
 4. one tick at 10, 50 and 100 nodes: broker round trips and wall time.
 
-    .venv/bin/python bench/loop.py [--broker URL] [--rounds 3] [--sizes 10,50,100]
+    .venv/bin/python bench/loop.py [--broker URL] [--rounds 3] [--queue-rounds 15]
+                                   [--sizes 10,50,100]
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from celery import Celery
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scs_supervisor.control import Controller  # noqa: E402
@@ -32,13 +36,33 @@ from tests.integration.conftest import BIN, HOST, Agent, unique, wait_for  # noq
 
 APP = 'scs_supervisor.example'
 POLL_TIMEOUT = 0.3  # the reply window of each readiness poll, as operations use
+#: Seconds between the baseline's checks of a live change: no later than the fast path asks.
+RECHECK = 0.001
 
 
-def until_consuming(control, nodename, queues, timeout=120):
+def until_consuming(control, nodename, queues, timeout=120, interval=0.02):
     def check():
         got = control.active_queues([nodename]).get(nodename)
         return got is not None and set(got) == set(queues)
-    wait_for(check, timeout, 0.02, message=f'{nodename} consuming')
+    wait_for(check, timeout, interval, message=f'{nodename} consuming')
+
+
+class CeleryControl:
+    """Celery's own remote control, as ``until_consuming`` asks it."""
+
+    def __init__(self, broker):
+        self.app = Celery('bench', broker=broker, set_as_current=False)
+
+    def add_consumer(self, nodename, queue, exchange, exchange_type, routing_key, options):
+        [reply] = self.app.control.add_consumer(
+            queue, exchange=exchange, exchange_type=exchange_type, routing_key=routing_key,
+            options=options, destination=[nodename], reply=True, timeout=POLL_TIMEOUT)
+        assert 'ok' in reply[nodename], reply
+
+    def active_queues(self, nodenames):
+        replies = self.app.control.inspect(destination=list(nodenames),
+                                           timeout=POLL_TIMEOUT).active_queues() or {}
+        return {name: [q['name'] for q in queues] for name, queues in replies.items()}
 
 
 def scs_create(agent, store, settings, name, queue):
@@ -47,7 +71,7 @@ def scs_create(agent, store, settings, name, queue):
                                                 'min_concurrency': 1, 'max_concurrency': 2})
     rpc = agent.rpc()
     rpc.scs.sync()
-    op = rpc.scs.waitOperation(rpc.scs.startOperation([name], 120))
+    op = rpc.scs.watch([name], 120)
     assert op['status'] == 'done', op
     return time.perf_counter() - began
 
@@ -69,7 +93,7 @@ def scs_add_queue(agent, store, name, queue):
     store.add_queue(name, queue)
     rpc = agent.rpc()
     rpc.scs.sync()
-    op = rpc.scs.waitOperation(rpc.scs.startOperation([name], 60))
+    op = rpc.scs.watch([name], 60)
     assert op['status'] == 'done', op
     return time.perf_counter() - began
 
@@ -77,7 +101,7 @@ def scs_add_queue(agent, store, name, queue):
 def raw_add_queue(control, nodename, queues, queue):
     began = time.perf_counter()
     control.add_consumer(nodename, queue, queue, 'direct', queue, {})
-    until_consuming(control, nodename, queues + [queue])
+    until_consuming(control, nodename, queues + [queue], interval=RECHECK)
     return time.perf_counter() - began
 
 
@@ -99,6 +123,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--broker', default='amqp://guest:guest@127.0.0.1:5672//')
     parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--queue-rounds', type=int, default=15,
+                        help='queue-add rounds: each takes milliseconds, so more of them')
     parser.add_argument('--sizes', default='10,50,100')
     args = parser.parse_args()
     broker = args.broker
@@ -120,15 +146,20 @@ def main():
             report('create until consuming', ours, base, 1.25)
 
             # The raw baseline uses a bare worker: scs would cancel a queue it did not add.
-            ours, base = [], []
+            ours, base, client = [], [], []
             raw_name = f'{run}bare0@{HOST}'
             raw_queues = list(control.active_queues([raw_name])[raw_name])
-            for _ in range(args.rounds):
-                queue = unique('rq')
-                base.append(raw_add_queue(control, raw_name, raw_queues, queue))
-                raw_queues.append(queue)
+            celery_control = CeleryControl(broker)
+            for _ in range(args.queue_rounds):
+                for into, by in ((base, celery_control), (client, control)):
+                    queue = unique('rq')
+                    into.append(raw_add_queue(by, raw_name, raw_queues, queue))
+                    raw_queues.append(queue)
                 ours.append(scs_add_queue(agent, store, f'{run}c0', unique('aq')))
             report('queue added until consuming', ours, base, 2)
+            print(f'  the same add_consumer + active_queues by the scs control client: median '
+                  f'{statistics.median(client):.3f}s; ratio to Celery alone '
+                  f'{statistics.median(client) / statistics.median(base):.2f}')
             for worker in bare:
                 worker.terminate()
                 worker.wait(60)
@@ -156,7 +187,7 @@ def main():
                         'max_concurrency': 1})
                     made += 1
                 agent.rpc().scs.sync()
-                op = agent.rpc().scs.waitOperation(agent.rpc().scs.startOperation([], 900))
+                op = agent.rpc().scs.watch([], 900)
                 assert op['status'] == 'done', json.dumps(op)[:500]
                 seen, trips, durations = ticks(agent)['count'], set(), []
                 while len(durations) < 5:

@@ -434,13 +434,12 @@ class ScsControllerPlugin(ControllerPluginBase):
 
     def follow(self, args, names, timeout) -> None:
         """--wait or --async: start an operation over ``names`` and wait for it, or not."""
-        if args is not None and (args.wait or args.async_):
+        if args is not None and args.async_:
             op_id = self.rpc.startOperation(names, timeout)
-            if args.async_:
-                self.ctl.output(f'operation {op_id}: pending (supervisorctl scs operation '
-                                f'{op_id} [--wait])')
-                return
-            self.report_operation(self.rpc.waitOperation(op_id))
+            self.ctl.output(f'operation {op_id}: pending (supervisorctl scs operation '
+                            f'{op_id} [--wait])')
+        elif args is not None and args.wait:
+            self.report_operation(self.rpc.watch(names, timeout))
 
 
 def queue_changes(args) -> dict:

@@ -25,8 +25,9 @@ from scs_supervisor.syncplan import LiveDiff
 
 #: A report line: (level, message), logged by supervisord's main loop.
 Report = list[tuple[str, str]]
-#: Seconds before asking again a worker that acknowledged a change but does not show it yet.
-RECHECK = 0.005
+#: Pauses (s) before asking again a worker that acknowledged a change but does not show it
+#: yet: a worker declares a new queue in a few milliseconds, and one check costs about one.
+RECHECKS = (0.001, 0.002, 0.004, 0.008)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,13 +183,12 @@ class FastPath:
 
     def check(self, url: str, group: list[LiveChange]) -> tuple[Report, bool]:
         """Ask the workers of ``group`` (one broker) what they consume; ask those not there
-        yet once more after :data:`RECHECK` s, since ``ok`` only means the worker scheduled the
-        change (it applies it as soon as its event loop turns)."""
+        yet again after each pause of :data:`RECHECKS`, since ``ok`` only means the worker
+        scheduled the change (it declares and consumes the queue at its loop's next turn)."""
         report: Report = []
         waiting, wrong = list(group), []
-        for attempt in range(2):
-            if attempt:
-                time.sleep(RECHECK)
+        for pause in (0.0, *RECHECKS):
+            time.sleep(pause)
             asked_at = self._clock()
             try:
                 answers = self._controller(url).active_queues(c.nodename for c in waiting)
@@ -206,13 +206,14 @@ class FastPath:
                 if got is not None and set(got) == set(change.queues):
                     report.append(('info', f'scs: fast path {change.node}: consuming '
                                            f'{",".join(change.queues)}'))
-                elif got is not None and not attempt:
-                    again.append(change)  # answered, not there yet: ask once more
+                elif got is not None:
+                    again.append(change)  # answered, not there yet: ask again
                 else:
                     wrong.append((change, got))
             waiting = again
             if not waiting:
                 break
+        wrong += [(change, self.observed(change.node, 0)) for change in waiting]
         for change, got in wrong:
             seen = ','.join(got) if got is not None else '(no answer)'
             report.append(('warn', f'scs: fast path {change.node}: consuming {seen}, not '

@@ -57,8 +57,9 @@ class SupervisorClient:
     def start_operation(self, names: list[str], timeout: int) -> str:
         return self.scs().startOperation(names, timeout)
 
-    def wait_operation(self, op_id: str) -> dict:
-        return self.scs().waitOperation(op_id)
+    def watch(self, names: list[str], timeout: int) -> dict:
+        """Start an operation and wait for it, in one request."""
+        return self.scs().watch(names, timeout)
 
     def get_operation(self, op_id: str) -> dict:
         return self.scs().getOperation(op_id)

@@ -168,12 +168,26 @@ class ScsNamespaceRPCInterface:
         @return string id      the operation id, for getOperation and waitOperation
         """
         self._update('startOperation')
+        return self._start_operation(names, timeout).id
+
+    def watch(self, names, timeout):
+        """Start an operation (see startOperation) and wait until it is over: one request
+        where startOperation and waitOperation take two.
+
+        @param array names     node names; empty for every enabled node of this agent
+        @param int timeout     seconds before the operation gives up
+        @return struct operation
+        """
+        self._update('watch')
+        return self._wait(self._start_operation(names, timeout))
+
+    def _start_operation(self, names, timeout):
         try:
             names = [validation.check_node_name(n) for n in names]
             timeout = validation.check_timeout(timeout)
         except validation.ValidationError as exc:
             raise ScsFault(Faults.INVALID, str(exc)) from None
-        return self.applier.operations.start(names or None, timeout).id
+        return self.applier.operations.start(names or None, timeout)
 
     def getOperation(self, id):
         """The state of an operation: pending, done, failed or timeout, and what it saw.
@@ -191,7 +205,10 @@ class ScsNamespaceRPCInterface:
         @return struct operation
         """
         self._update('waitOperation')
-        op = self._operation(id)
+        return self._wait(self._operation(id))
+
+    @staticmethod
+    def _wait(op):
         return deferred(lambda: xmlrpc_safe(op.as_dict()) if op.done else NOT_DONE_YET)
 
     def _operation(self, op_id):

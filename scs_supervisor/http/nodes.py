@@ -107,7 +107,7 @@ class Nodes:
                           'applied': getattr(resp.context, 'applied', None)}
             return
         if wait == 'consuming':
-            op = self.supervisor.wait_operation(self.supervisor.start_operation([name], timeout))
+            op = self.supervisor.watch([name], timeout)
             if op['status'] == 'timeout':
                 raise falcon.HTTPGatewayTimeout(title='Timed out', description=op['detail'],
                                                 headers={'X-Operation': op['id']})

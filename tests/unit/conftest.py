@@ -55,8 +55,8 @@ class RecordingSupervisor:
             'done' if enabled else 'failed'), 'detail': '' if enabled else 'not enabled'}
         return op_id
 
-    def wait_operation(self, op_id):
-        return self.get_operation(op_id)
+    def watch(self, names, timeout):
+        return self.get_operation(self.start_operation(names, timeout))
 
     def get_operation(self, op_id):
         if op_id in self.operations:
