@@ -10,15 +10,15 @@ import contextlib
 import dataclasses
 import functools
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from kombu.utils.url import maybe_sanitize_url
-from sqlalchemy import create_engine, event, func, select, text, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import bindparam, create_engine, event, func, select, text, update
+from sqlalchemy.engine import Engine, Row, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from scs_supervisor import validation as v
 from scs_supervisor.models import (
@@ -40,6 +40,26 @@ masked_url = functools.lru_cache(maxsize=256)(maybe_sanitize_url)
 #: What ``scs show`` reports of the loop's observations when it has none yet.
 OBSERVED_DEFAULTS = {'last_pong': None, 'consuming': None, 'autoscaler': None, 'restarts': 0,
                      'missed_pings': 0, 'last_error': '', 'failed': '', 'observed_at': None}
+
+# The statements of the change and sync paths, built once: building one costs about as much as
+# running it on SQLite, and a statement built once computes its compiled-cache key once.
+REVISION = select(Revision.value).where(Revision.id == 1)
+BUMP = (update(Revision.__table__).where(Revision.__table__.c.id == 1)
+        .values(value=Revision.__table__.c.value + 1))
+#: A node with its broker and its queues in order: everything :meth:`Store._node_dict` reads.
+NODE = (select(Node).options(joinedload(Node.subscriptions))
+        .where(Node.name == bindparam('name')))
+QUEUES = select(Queue).where(Queue.name.in_(bindparam('names', expanding=True)))
+#: The enabled nodes of an agent as plain rows, one per queue in order (a node without queues
+#: gives one row of NULL queue columns): rows cost far less to read than ORM objects.
+ENABLED = (select(Node.id, Node.name, Node.app, Node.min_concurrency, Node.max_concurrency,
+                  Node.pool, Node.loglevel, Node.directory, Node.env,
+                  Broker.url.label('broker_url'), Queue.name.label('queue'), Queue.exchange,
+                  Queue.exchange_type, Queue.routing_key, Queue.options)
+           .outerjoin(Node.broker).outerjoin(Node.subscriptions).outerjoin(NodeQueue.queue)
+           .where(Node.agent == bindparam('agent'), Node.enabled)
+           .order_by(Node.name, NodeQueue.position))
+AGENT_OBSERVED = select(AgentStatus.observed).where(AgentStatus.agent == bindparam('agent'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +91,12 @@ class Unavailable(StoreError):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with short connect timeouts; SQLite in WAL mode with a busy timeout."""
+    """An engine with short connect timeouts; SQLite in WAL mode with a busy timeout.
+
+    SQLite runs with ``synchronous=NORMAL``: in WAL mode a commit then skips the fsync (only
+    checkpoints sync).  The database cannot be corrupted that way, but a power failure or an OS
+    crash may lose the last commits; a crash of the process alone loses nothing.
+    """
     sa_url = make_url(url)
     if sa_url.get_backend_name() == 'sqlite':
         if sa_url.database and sa_url.database != ':memory:':
@@ -82,6 +107,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute('PRAGMA journal_mode=WAL')
+            cursor.execute('PRAGMA synchronous=NORMAL')
             cursor.execute('PRAGMA foreign_keys=ON')
             cursor.close()
 
@@ -145,18 +171,18 @@ class Store:
 
     def revision(self) -> int:
         with self.session() as s:
-            return s.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+            return s.scalar(REVISION) or 0
 
     def program_specs(self, agent: str) -> list[ProgramSpec]:
         """The enabled nodes of ``agent`` as plain data for the program generator."""
         with self.session() as s:
-            return [self._spec(node) for node in self._enabled(s, agent)]
+            return [self._spec(node, queues) for node, queues in self._enabled(s, agent)]
 
     def desired_nodes(self, agent: str) -> list[DesiredNode]:
         """The enabled nodes of ``agent`` as the supervisor loop compares them."""
         host = socket.gethostname()
         with self.session() as s:
-            return [self._desired(node, host) for node in self._enabled(s, agent)]
+            return [self._desired(node, queues, host) for node, queues in self._enabled(s, agent)]
 
     def sync_snapshot(self, agent: str) -> SyncSnapshot:
         """What a sync needs, in one transaction: the revision, then the enabled nodes of
@@ -165,13 +191,13 @@ class Store:
         host = socket.gethostname()
         with self.session() as s:
             # Read first: the nodes below are then at least as new as this revision.
-            revision = s.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+            revision = s.scalar(REVISION) or 0
             nodes = self._enabled(s, agent)
-            status = s.get(AgentStatus, agent)
-            brokers = (status.observed.get('brokers') or {}) if status is not None else {}
+            observed = s.scalar(AGENT_OBSERVED, {'agent': agent})
+            brokers = (observed.get('brokers') or {}) if observed is not None else {}
             return SyncSnapshot(
-                revision=revision, specs=[self._spec(n) for n in nodes],
-                desired={n.name: self._desired(n, host) for n in nodes},
+                revision=revision, specs=[self._spec(n, queues) for n, queues in nodes],
+                desired={n.name: self._desired(n, queues, host) for n, queues in nodes},
                 brokers_down=frozenset(url for url, seen in brokers.items()
                                        if isinstance(seen, dict) and seen.get('up') is False))
 
@@ -189,7 +215,7 @@ class Store:
         """The revision counter and the newest observation of ``agent``'s nodes: when neither
         moved, :meth:`list_nodes` would answer the same."""
         with self.session() as s:
-            revision = s.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+            revision = s.scalar(REVISION) or 0
             observed = s.scalar(select(func.max(NodeStatus.updated_at))
                                 .where(NodeStatus.agent == agent))
             return revision, observed.isoformat() if observed else None
@@ -228,7 +254,6 @@ class Store:
                 node = Node(name=name, agent=agent)
                 self._apply(s, node, clean)
                 s.add(node)
-                s.flush()
                 self._bump(s)
                 return self._node_dict(node)
         except IntegrityError:
@@ -300,7 +325,6 @@ class Store:
                 setattr(queue, field, value)
             self._bump(s)
             users = self._queue_users(s, queue.id).get(queue.id, [])
-            s.flush()
             return self._queue_dict(queue, users)
 
     def delete_queue(self, name: str, force: bool = False) -> list[str]:
@@ -367,7 +391,6 @@ class Store:
                 if 'url' in changes:
                     broker.url = v.check_broker_url(changes['url'], 'url')
                 self._bump(s)
-                s.flush()
                 return self._broker_dict(broker, self._broker_users(s).get(broker.id, []))
         except IntegrityError:
             raise Conflict('another broker has that name or URL') from None
@@ -386,13 +409,17 @@ class Store:
         clean = v.check_node_fields({**self._fields(node), **changes}, self.concurrency_cap)
         self._apply(session, node, clean)
         self._bump(session)
-        session.flush()
         return self._node_dict(node)
 
     @staticmethod
-    def _enabled(session: Session, agent: str) -> list[Node]:
-        return list(session.scalars(select(Node).where(Node.agent == agent, Node.enabled)
-                                    .order_by(Node.name)))
+    def _enabled(session: Session, agent: str) -> list[tuple[Row, list[Row]]]:
+        """The enabled nodes of ``agent`` by name, each with the rows of its queues in order."""
+        nodes: dict[int, tuple[Row, list[Row]]] = {}
+        for row in session.execute(ENABLED, {'agent': agent}):
+            queues = nodes.setdefault(row.id, (row, []))[1]
+            if row.queue is not None:
+                queues.append(row)
+        return list(nodes.values())
 
     @staticmethod
     def _named(session: Session, model, name: str, kind: str):
@@ -439,26 +466,34 @@ class Store:
 
     @staticmethod
     def _node(session: Session, name: str) -> Node:
-        return Store._named(session, Node, name, 'node')
+        node = session.scalars(NODE, {'name': name}).unique().one_or_none()
+        if node is None:
+            raise NotFound(f'no node named {name}')
+        return node
 
     @staticmethod
     def _bump(session: Session) -> None:
-        done = session.execute(update(Revision).where(Revision.id == 1)
-                               .values(value=Revision.value + 1))
-        if done.rowcount == 0:
+        """Flush the change first: every change locks its own rows before the shared revision
+        row, so two changes never wait on each other in opposite orders."""
+        session.flush()
+        if session.execute(BUMP).rowcount == 0:
             session.add(Revision(id=1, value=1))
 
     def _apply(self, session: Session, node: Node, clean: Mapping) -> None:
-        node.set_queues(self._queues(session, clean['queues']))
-        node.broker = self._broker(session, clean['broker'])
+        node.set_queues(self._queues(session, clean['queues'], node.queues))
+        node.broker = self._broker(session, clean['broker'], node.broker)
         for field in ('min_concurrency', 'max_concurrency', 'pool', 'app', 'loglevel',
                       'directory', 'env', 'enabled'):
             setattr(node, field, clean[field])
 
     @staticmethod
-    def _queues(session: Session, names: list[str]) -> list[Queue]:
-        """The Queue rows of ``names`` in that order (one query), new ones created."""
-        found = {q.name: q for q in session.scalars(select(Queue).where(Queue.name.in_(names)))}
+    def _queues(session: Session, names: list[str], known: Iterable[Queue]) -> list[Queue]:
+        """The Queue rows of ``names`` in that order: from ``known``, the others in one query,
+        new ones created."""
+        found = {q.name: q for q in known}
+        missing = [name for name in names if name not in found]
+        if missing:
+            found.update((q.name, q) for q in session.scalars(QUEUES, {'names': missing}))
         for name in names:
             if name not in found:  # named by a node before it was declared: the defaults
                 found[name] = Queue(name=name, **Store._declaration(
@@ -467,10 +502,13 @@ class Store:
         return [found[name] for name in names]
 
     @staticmethod
-    def _broker(session: Session, value: str | None) -> Broker | None:
-        """A broker row by name, or by URL (found or created, named ``broker-<n>``)."""
+    def _broker(session: Session, value: str | None, current: Broker | None) -> Broker | None:
+        """A broker row by name, or by URL (found or created, named ``broker-<n>``); ``current``
+        when ``value`` names it."""
         if value is None:
             return None
+        if current is not None and value == current.name:
+            return current
         if '://' not in value:
             broker = session.scalar(select(Broker).where(Broker.name == value))
             if broker is None:
@@ -501,21 +539,24 @@ class Store:
             'enabled': node.enabled,
         }
 
-    def _desired(self, n: Node, host: str) -> DesiredNode:
+    def _desired(self, n: Row, queues: list[Row], host: str) -> DesiredNode:
+        """A node of :meth:`_enabled` as the supervisor loop compares it."""
         return DesiredNode(
             name=n.name, nodename=f'{n.name}@{host}',
-            broker_url=n.broker.url if n.broker else self.default_broker_url,
-            queues=tuple(QueueDecl(q.name, q.exchange, q.exchange_type, q.routing_key,
+            broker_url=n.broker_url if n.broker_url is not None else self.default_broker_url,
+            queues=tuple(QueueDecl(q.queue, q.exchange, q.exchange_type, q.routing_key,
                                    tuple(sorted((q.options or {}).items())))
-                         for q in n.queues),
+                         for q in queues),
             min_concurrency=n.min_concurrency, max_concurrency=n.max_concurrency, pool=n.pool)
 
-    def _spec(self, node: Node) -> ProgramSpec:
+    def _spec(self, node: Row, queues: list[Row]) -> ProgramSpec:
+        """A node of :meth:`_enabled` as the program generator takes it."""
         return ProgramSpec(
-            name=node.name, queues=tuple(q.name for q in node.queues),
+            name=node.name, queues=tuple(q.queue for q in queues),
             min_concurrency=node.min_concurrency, max_concurrency=node.max_concurrency,
             pool=node.pool, loglevel=node.loglevel, app=node.app,
-            broker_url=node.broker.url if node.broker else self.default_broker_url,
+            broker_url=(node.broker_url if node.broker_url is not None
+                        else self.default_broker_url),
             directory=node.directory, env=tuple(sorted((node.env or {}).items())))
 
     def _node_dict(self, node: Node, status: NodeStatus | None = None) -> dict:

@@ -3,7 +3,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from scs_supervisor.models import Base
-from scs_supervisor.store import Conflict, NotFound, Store, Unavailable, make_engine, upgrade
+from scs_supervisor.reconcile import QueueDecl
+from scs_supervisor.store import (
+    OBSERVED_DEFAULTS,
+    Conflict,
+    NotFound,
+    Store,
+    Unavailable,
+    make_engine,
+    upgrade,
+)
 from scs_supervisor.validation import ValidationError
 
 
@@ -114,3 +123,17 @@ def test_queue_changes_of_an_unknown_node_are_not_found(store):
     with pytest.raises(NotFound):
         store.add_queue('nope', 'a')
     assert store.revision() == 0
+
+
+def test_queue_changes_keep_the_broker_and_reach_the_sync(store):
+    store.create_broker('main', 'amqp://u:pw@h1//')
+    store.create_queue('jobs', {'routing_key': 'rk', 'options': {'durable': False}})
+    store.create_node('host1', 'w1', {'queues': ['a'], 'broker': 'main'})
+    node = store.add_queue('w1', 'jobs')
+    assert (node['broker'], node['broker_url']) == ('main', 'amqp://u:**@h1//')
+    assert node['queues'] == ['a', 'jobs'] and set(OBSERVED_DEFAULTS) <= set(node)
+    assert store.remove_queue('w1', 'a')['broker'] == 'main'
+    snapshot = store.sync_snapshot('host1')
+    assert snapshot.specs[0].broker_url == snapshot.desired['w1'].broker_url == 'amqp://u:pw@h1//'
+    assert snapshot.desired['w1'].queues == (QueueDecl('jobs', 'jobs', 'direct', 'rk',
+                                                       (('durable', False),)),)
