@@ -38,6 +38,7 @@ from supervisor.options import ProcessConfig, ProcessGroupConfig, UnhosedConfigP
 from supervisor.states import ProcessStates
 
 from scs_supervisor import programs
+from scs_supervisor.control import Controllers
 from scs_supervisor.fastpath import FastPath, LiveChange, Report, live_change
 from scs_supervisor.store import Store, SyncSnapshot, Unavailable
 from scs_supervisor.syncplan import SyncPlan, is_live_change, live_diff, plan_sync
@@ -195,7 +196,9 @@ class Applier:
         self.configs: dict[str, Any] = {}
         #: The last sync's read of the database (replaced whole, so threads may read it).
         self.snapshot: SyncSnapshot | None = None
-        self.fast_path = FastPath(settings.control_timeout)
+        #: The remote-control clients of supervisord's threads (fast path, operations).
+        self.controllers = Controllers(settings.control_timeout)
+        self.fast_path = FastPath(self.controllers)
         #: Program files written or removed that supervisord has not read yet.
         self.unread: set[str] = set()
 
@@ -210,6 +213,7 @@ class Applier:
 
     def close(self) -> None:
         self.fast_path.close()
+        self.controllers.close()
         if self.waker is not None:
             self.waker.close()
             self.waker = None

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from scs_supervisor.control import Controller
+from scs_supervisor.control import Controller, Controllers
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 from scs_supervisor.syncplan import LiveDiff
 
@@ -70,15 +70,12 @@ class FastPath:
     with one ``active_queues`` broadcast per broker that each worker consumes its queues.
 
     One thread keeps a queue added by one sync and removed by the next from crossing on the
-    way.  ``make_controller(url, timeout)`` builds the remote-control client of a broker.
+    way.  ``controllers`` are the process's remote-control clients, which it does not own.
     """
 
-    def __init__(self, control_timeout: float = 2.0, make_controller=Controller,
-                 clock=time.monotonic):
-        self.control_timeout = control_timeout
-        self._make_controller = make_controller
+    def __init__(self, controllers: Controllers, clock=time.monotonic):
+        self._controllers = controllers
         self._clock = clock
-        self._controllers: dict[str, Controller] = {}
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: Counter[str] = Counter()
         self._observed: dict[str, Observation] = {}
@@ -132,9 +129,6 @@ class FastPath:
 
     def close(self) -> None:
         self._jobs.put(None)
-        for control in list(self._controllers.values()):
-            control.reset()
-        self._controllers.clear()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -221,10 +215,7 @@ class FastPath:
         return report, not wrong
 
     def _controller(self, url: str) -> Controller:
-        control = self._controllers.get(url)
-        if control is None:
-            control = self._controllers[url] = self._make_controller(url, self.control_timeout)
-        return control
+        return self._controllers(url)
 
     def send(self, change: LiveChange) -> tuple[Report, bool]:
         """Send one worker its commands; stop at the first that fails (the loop repairs).

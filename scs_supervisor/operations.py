@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import OrderedDict
 
-from scs_supervisor.control import Controller
+from scs_supervisor.control import Controllers
 from scs_supervisor.fastpath import FastPath
 from scs_supervisor.reconcile import DesiredNode
 from scs_supervisor.store import Store, StoreError
@@ -62,9 +62,8 @@ class Operation:
 class Operations:
     """Starts operations in threads and keeps the latest :data:`KEEP` of them."""
 
-    def __init__(self, store: Store, agent_id: str, process_state, on_finish=None,
-                 control_timeout: float = 2.0, fast_path: FastPath | None = None,
-                 last_snapshot=None):
+    def __init__(self, store: Store, agent_id: str, process_state, controllers: Controllers,
+                 on_finish=None, fast_path: FastPath | None = None, last_snapshot=None):
         self.store, self.agent_id = store, agent_id
         # node name -> (statename, description, time of the last spawn)
         self.process_state = process_state
@@ -72,9 +71,8 @@ class Operations:
         self.fast_path = fast_path
         #: last_snapshot(): the last sync's read of the database (a SyncSnapshot) or None.
         self.last_snapshot = last_snapshot
-        self.control_timeout = control_timeout
+        self.controllers = controllers
         self._ops: OrderedDict[str, Operation] = OrderedDict()
-        self._controllers: dict[str, Controller] = {}
         self._lock = threading.Lock()
 
     def start(self, names: list[str] | None, timeout: float) -> Operation:
@@ -173,9 +171,8 @@ class Operations:
         for url, group in by_broker.items():
             queues = self._answered(group, since)
             if queues is None:
-                control = self._controllers.setdefault(
-                    url, Controller(url, min(POLL_TIMEOUT, self.control_timeout)))
-                queues = control.active_queues(n.nodename for n in group)
+                queues = self.controllers(url).active_queues(
+                    (n.nodename for n in group), min(POLL_TIMEOUT, self.controllers.timeout))
             for node in group:
                 consuming = queues.get(node.nodename)
                 wanted = {q.name for q in node.queues}

@@ -307,7 +307,7 @@ def start_applier(supervisord, settings: Settings) -> Applier:
     applier.start_waker()
     applier.operations = Operations(
         applier.store, settings.agent_id, lambda name: process_state(supervisord, name),
-        on_finish=lambda op: applier.waker.wake(), control_timeout=settings.control_timeout,
+        applier.controllers, on_finish=lambda op: applier.waker.wake(),
         fast_path=applier.fast_path, last_snapshot=lambda: applier.snapshot)
     events.subscribe(events.TickEvent, lambda event: applier.poll())
     events.subscribe(events.SupervisorStoppingEvent, lambda event: stop_all_nodes(supervisord))

@@ -190,7 +190,11 @@ class Store:
         down."""
         host = socket.gethostname()
         with self.session() as s:
-            # Read first: the nodes below are then at least as new as this revision.
+            if self.engine.dialect.name == 'postgresql':
+                # One snapshot for every statement: under READ COMMITTED a change committed
+                # between the two reads would come with the revision before it, and the sync
+                # that applied it would not know it did (SQLite reads one snapshot anyway).
+                s.connection(execution_options={'isolation_level': 'REPEATABLE READ'})
             revision = s.scalar(REVISION) or 0
             nodes = self._enabled(s, agent)
             observed = s.scalar(AGENT_OBSERVED, {'agent': agent})

@@ -219,3 +219,28 @@ def rabbitmq_vhost():
                     '.*'], check=True, timeout=60)
     yield f'amqp://guest:guest@127.0.0.1:5672/{vhost}'
     subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', vhost], timeout=60)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own, which the test may stop and start again."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    argv = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+            '--appendonly', 'no', '--dir', str(tmp_path)]
+    server = {}
+
+    def start():
+        server['process'] = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        wait_for(lambda: socket.create_connection(('127.0.0.1', port), 1).close() or True,
+                 10, message='private redis up')
+
+    def stop():
+        server['process'].terminate()
+        server['process'].wait(10)
+
+    start()
+    yield f'redis://127.0.0.1:{port}/0', start, stop
+    if server['process'].poll() is None:
+        stop()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 from pathlib import Path
 
-import pytest
 from kombu.utils.url import maybe_sanitize_url
 
 from scs_supervisor.settings import Settings
@@ -103,31 +100,6 @@ def test_drift_behind_its_back_is_repaired(make_agent, tmp_path):
     repairs = wait_for(lambda: (lambda r: r if r.get('autoscale') else None)(
         agent.rpc().scs.getStatus().get('repairs', {})), 30, message='repairs recorded')
     assert repairs['add_consumer'] >= 1 and repairs['cancel_consumer'] >= 1
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A redis-server of the test's own, which the test may stop and start again."""
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    argv = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'no', '--dir', str(tmp_path)]
-    server = {}
-
-    def start():
-        server['process'] = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        wait_for(lambda: socket.create_connection(('127.0.0.1', port), 1).close() or True,
-                 10, message='private redis up')
-
-    def stop():
-        server['process'].terminate()
-        server['process'].wait(10)
-
-    start()
-    yield f'redis://127.0.0.1:{port}/0', start, stop
-    if server['process'].poll() is None:
-        stop()
 
 
 def test_broker_outage_pauses_restarts_then_everything_consumes_again(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from scs_supervisor.control import DeadlineExceeded
+from scs_supervisor.control import Controllers, DeadlineExceeded
 from scs_supervisor.fastpath import FastPath, LiveChange, live_change
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 from scs_supervisor.syncplan import LiveDiff
@@ -36,7 +36,7 @@ class FakeControl:
     def autoscale(self, nodename, high, low):
         return self._answer('autoscale', nodename, high, low)
 
-    def active_queues(self, nodenames):
+    def active_queues(self, nodenames, timeout=None):
         return {name: list(self.consuming) for name in nodenames}
 
     def reset(self):
@@ -49,7 +49,8 @@ def send(change, consuming, fail=()):
     sent, reports = [], []
     finished = threading.Event()
     now = [10.0]
-    fast_path = FastPath(2.0, lambda url, timeout: FakeControl(sent, consuming, fail),
+    fast_path = FastPath(Controllers(2.0, lambda url, timeout: FakeControl(sent, consuming,
+                                                                           fail)),
                          clock=lambda: now[0])
 
     def done(report, verified):
@@ -113,7 +114,7 @@ def test_brokers_are_connected_once_ahead_of_the_first_change():
         control.url = url
         return control
 
-    fast_path = FastPath(2.0, make)
+    fast_path = FastPath(Controllers(2.0, make))
     fast_path.connect(['amqp://a//', 'amqp://a//', 'redis://b/0'])
     fast_path.connect(['amqp://a//'])
     fast_path.submit([], lambda report, verified: finished.set())
@@ -126,13 +127,13 @@ def test_a_worker_that_shows_the_change_a_moment_later_is_asked_once_more():
     class Lagging(FakeControl):
         asked = 0
 
-        def active_queues(self, nodenames):
+        def active_queues(self, nodenames, timeout=None):
             Lagging.asked += 1
             queues = ['a'] if Lagging.asked == 1 else self.consuming
             return {name: list(queues) for name in nodenames}
 
     finished, reports = threading.Event(), []
-    fast_path = FastPath(2.0, lambda url, timeout: Lagging([], ['a']))
+    fast_path = FastPath(Controllers(2.0, lambda url, timeout: Lagging([], ['a'])))
     change = LiveChange('w1', 'w1@h', 'amqp://h//', queues=('a', 'b'), add=(DECL,))
     fast_path.submit([change], lambda report, verified: (reports.append(verified),
                                                          finished.set()))

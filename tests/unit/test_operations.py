@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from scs_supervisor.control import Controllers
 from scs_supervisor.operations import Operations
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 
@@ -34,8 +35,8 @@ class FakeFastPath:
 
 
 def run(fast_path, timeout=0.6, process_state=lambda name: ('RUNNING', '', 1.0)):
-    ops = Operations(FakeStore(), 'host', process_state, fast_path=fast_path,
-                     control_timeout=0.05)
+    ops = Operations(FakeStore(), 'host', process_state, Controllers(0.05),
+                     fast_path=fast_path)
     op = ops.start(['w1'], timeout)
     deadline = time.monotonic() + 10
     while not op.done and time.monotonic() < deadline:
