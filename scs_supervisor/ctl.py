@@ -342,9 +342,7 @@ class ScsControllerPlugin(ControllerPluginBase):
 
     def cmd_restart(self, args):
         timeout = check_timeout(args)
-        name = validation.check_node_name(args.name)
-        if not self.store.get_node(name)['enabled']:
-            raise Conflict(f'node {name} is disabled: enable it instead')
+        name = self.store.enabled_node(validation.check_node_name(args.name))['name']
         restart_node(self.ctl.get_server_proxy('supervisor'), name)
         self.ctl.output(f'restarted node {name}')
         self.follow(args, [name], timeout)

@@ -229,6 +229,13 @@ class Store:
             node = self._node(s, name)
             return self._node_dict(node, s.get(NodeStatus, name))
 
+    def enabled_node(self, name: str) -> dict:
+        """:meth:`get_node` of a node that must be enabled (to restart it, say)."""
+        node = self.get_node(name)
+        if not node['enabled']:
+            raise Conflict(f'node {name} is disabled: enable it instead')
+        return node
+
     # -- what the loop observed --------------------------------------------------------------
 
     def record_status(self, agent: str, nodes: Mapping[str, dict], observed: dict) -> None:

@@ -64,10 +64,7 @@ class Nodes:
 
     def on_post_restart(self, req, resp, name):
         """Stop and start the node's worker (an enabled node of this agent)."""
-        node = self.store.get_node(validation.check_node_name(name))
-        if not node['enabled']:
-            raise falcon.HTTPConflict(title='Conflict',
-                                      description=f'node {name} is disabled: enable it instead')
+        self.store.enabled_node(validation.check_node_name(name))
         self.supervisor.restart_node(name)
         self.answer(req, resp, name)
 

@@ -44,7 +44,9 @@ def test_node_queues_autoscale_and_restart(http_env):
     assert client.simulate_post('/nodes/w1/restart', headers=AUTH).status_code == 200
     assert supervisor.restarts == ['w1']
     store.update_node('w1', {'enabled': False})
-    assert client.simulate_post('/nodes/w1/restart', headers=AUTH).status_code == 409
+    refused = client.simulate_post('/nodes/w1/restart', headers=AUTH)
+    assert refused.status_code == 409
+    assert refused.json['description'] == 'node w1 is disabled: enable it instead'
     assert client.simulate_post('/nodes/nope/restart', headers=AUTH).status_code == 404
     assert supervisor.restarts == ['w1'] and supervisor.syncs == 4
 
