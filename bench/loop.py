@@ -116,7 +116,8 @@ def report(label, ours, base, target):
 
 
 def fmt(values):
-    return '[' + ', '.join(f'{v:.2f}' for v in values) + ']'
+    digits = 3 if max(values) < 0.1 else 2
+    return '[' + ', '.join(f'{v:.{digits}f}' for v in values) + ']'
 
 
 def main():
