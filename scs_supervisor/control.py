@@ -212,11 +212,16 @@ class Controllers:
     def __contains__(self, url: str) -> bool:
         return url in self._by_url
 
-    def close(self) -> None:
+    def drop(self, url: str) -> None:
+        """Forget the client of ``url`` and close its connections (its broker went away)."""
         with self._lock:
-            controls, self._by_url = list(self._by_url.values()), {}
-        for control in controls:
+            control = self._by_url.pop(url, None)
+        if control is not None:
             control.reset()
+
+    def close(self) -> None:
+        for url in list(self._by_url):
+            self.drop(url)
 
 
 @dataclasses.dataclass
@@ -254,9 +259,10 @@ class _Link:
         self._connection = app.connection_for_write  # a new connection each call
         self._reply_to: dict[str, str] | None = None
         self._sender_ready = threading.Event()
-        for target, name in ((self._read, 'scs-control-reader'),
-                             (self._send, 'scs-control-sender')):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        for work, name in ((self._read, 'scs-control-reader'),
+                           (self._send, 'scs-control-sender')):
+            threading.Thread(target=self._own_connection, args=(work,), name=name,
+                             daemon=True).start()
 
     def wait_ready(self, deadline: float) -> None:
         began = time.monotonic()
@@ -306,29 +312,33 @@ class _Link:
         self._ready.set()
         self._sender_ready.set()
 
-    def _read(self) -> None:
+    def _own_connection(self, work: Callable[[Connection, Any], None]) -> None:
+        """A thread's life: open its connection, ``work(connection, channel)`` on it until
+        the link closes; any error fails the link."""
         try:
             with self._connection() as connection:
                 connection.ensure_connection(max_retries=0)
-                channel = connection.default_channel
-                reply_queue = self.mailbox(connection).get_reply_queue()
-                consumer = Consumer(channel, [reply_queue], accept=self.mailbox.accept,
-                                    no_ack=True, callbacks=[self._on_answer])
-                consumer.consume()
-                self._reply_to = {'exchange': self.mailbox.reply_exchange.name,
-                                  'routing_key': reply_queue.routing_key}
-                self._ready.set()
-                while not self._closed.is_set():
-                    try:
-                        connection.drain_events(timeout=1)
-                    except TimeoutError:
-                        pass
-                try:  # an orderly close: virtual transports keep reply queues until deleted
-                    channel.after_reply_message_received(reply_queue.name)
-                except Exception:  # noqa: S110  (AMQP deletes it with its last consumer)
-                    pass
+                work(connection, connection.default_channel)
         except Exception as exc:
             self._fail(exc)
+
+    def _read(self, connection: Connection, channel) -> None:
+        reply_queue = self.mailbox(connection).get_reply_queue()
+        consumer = Consumer(channel, [reply_queue], accept=self.mailbox.accept, no_ack=True,
+                            callbacks=[self._on_answer])
+        consumer.consume()
+        self._reply_to = {'exchange': self.mailbox.reply_exchange.name,
+                          'routing_key': reply_queue.routing_key}
+        self._ready.set()
+        while not self._closed.is_set():
+            try:
+                connection.drain_events(timeout=1)
+            except TimeoutError:
+                pass
+        try:  # an orderly close: virtual transports keep reply queues until deleted
+            channel.after_reply_message_received(reply_queue.name)
+        except Exception:  # noqa: S110  (AMQP deletes it with its last consumer)
+            pass
 
     def _on_answer(self, body: Any, message) -> None:
         with self._calls_lock:
@@ -339,19 +349,13 @@ class _Link:
             if call.names <= call.answers.keys():
                 call.answered.set()
 
-    def _send(self) -> None:
-        try:
-            with self._connection() as connection:
-                connection.ensure_connection(max_retries=0)
-                channel = connection.default_channel
-                producer = Producer(channel, exchange=self.mailbox.exchange,
-                                    serializer=self.mailbox.serializer)
-                self.mailbox.exchange(channel).declare()
-                self._sender_ready.set()
-                while (job := self._outbox.get()) is not None:
-                    self._publish(producer, *job)
-        except Exception as exc:
-            self._fail(exc)
+    def _send(self, connection: Connection, channel) -> None:
+        producer = Producer(channel, exchange=self.mailbox.exchange,
+                            serializer=self.mailbox.serializer)
+        self.mailbox.exchange(channel).declare()
+        self._sender_ready.set()
+        while (job := self._outbox.get()) is not None:
+            self._publish(producer, *job)
 
     def _publish(self, producer: Producer, ticket: str, command: str, arguments: dict,
                  names: list[str], window: float) -> None:

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from scs_supervisor.control import Controller, Controllers
+from scs_supervisor.control import Controllers
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 from scs_supervisor.syncplan import LiveDiff
 
@@ -136,7 +136,7 @@ class FastPath:
             if done is None:  # connect: changes are broker URLs
                 for url in changes:
                     try:
-                        self._controller(url).connect()
+                        self._controllers(url).connect()
                     except Exception:  # noqa: S110  (the first command will tell)
                         pass
                 continue
@@ -185,7 +185,7 @@ class FastPath:
             time.sleep(pause)
             asked_at = self._clock()
             try:
-                answers = self._controller(url).active_queues(c.nodename for c in waiting)
+                answers = self._controllers(url).active_queues(c.nodename for c in waiting)
             except Exception as exc:
                 names = ', '.join(c.node for c in waiting)
                 report.append(('warn', f'scs: fast path: checking {names} failed: '
@@ -214,15 +214,12 @@ class FastPath:
                                    f'{",".join(change.queues)}; left to the loop'))
         return report, not wrong
 
-    def _controller(self, url: str) -> Controller:
-        return self._controllers(url)
-
     def send(self, change: LiveChange) -> tuple[Report, bool]:
         """Send one worker its commands; stop at the first that fails (the loop repairs).
 
         Returns the report and whether every command was acknowledged.
         """
-        control = self._controller(change.broker_url)
+        control = self._controllers(change.broker_url)
         commands: list[tuple[str, Callable[[], str]]] = []
         for q in change.add:
             commands.append((f'add_consumer {q.name}', lambda q=q: control.add_consumer(

@@ -22,7 +22,7 @@ from xmlrpc.client import Fault
 
 from kombu.utils.url import maybe_sanitize_url
 
-from scs_supervisor.control import BrokerUnavailable, Controller, probe_broker
+from scs_supervisor.control import BrokerUnavailable, Controllers, probe_broker
 from scs_supervisor.programs import GROUP_PREFIX, is_managed_group
 from scs_supervisor.reconcile import (
     REMOTE_KINDS,
@@ -69,7 +69,7 @@ class Loop:
         self.revision: int | None = None
         self.applied_revision: int | None = None
         self.probed: dict[str, float] = {}
-        self.controllers: dict[str, Controller] = {}
+        self.controllers = Controllers(settings.control_timeout)
         self.exits: Counter = Counter()
         #: Actions carried out since the listener started, by kind (for /metrics).
         self.repairs: Counter = Counter()
@@ -200,16 +200,13 @@ class Loop:
         except BrokerUnavailable as exc:
             self.probed.pop(url, None)
             self.reconciler.broker_seen(url, False, now, str(exc))
-            control = self.controllers.pop(url, None)
-            if control is not None:
-                control.reset()
+            self.controllers.drop(url)
             return
         self.reconciler.broker_seen(url, True, now)
         running = [n for n in nodes if observed[n.name].state == 'RUNNING']
         if not running:
             return
-        control = self.controllers.setdefault(
-            url, Controller(url, self.settings.control_timeout))
+        control = self.controllers(url)
         names = {n.nodename: n for n in running}
         try:
             pongs = control.ping(names)
@@ -245,7 +242,7 @@ class Loop:
         # "ok" only means the worker scheduled the change: check what it consumes now.
         for url, changed in verify.items():
             try:
-                queues = self.controllers[url].active_queues(n.nodename for n in changed)
+                queues = self.controllers(url).active_queues(n.nodename for n in changed)
                 self.round_trips += 1
             except Exception as exc:
                 log.warning('verifying queues failed: %s', exc)
@@ -268,7 +265,7 @@ class Loop:
         elif action.kind == 'hold':
             self.rpc.supervisor.stopProcess(process, False)
         else:
-            control = self.controllers[node.broker_url]
+            control = self.controllers(node.broker_url)
             if action.kind == 'add_consumer':
                 q = action.queue
                 control.add_consumer(node.nodename, q.name, q.exchange, q.exchange_type,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+from scs_supervisor.control import Controllers
 from scs_supervisor.listener import Loop
 from scs_supervisor.reconcile import DesiredNode, QueueDecl
 from scs_supervisor.settings import Settings
@@ -69,7 +70,7 @@ def make_loop(tmp_path, store, control):
         supervisor=types.SimpleNamespace(getAllProcessInfo=lambda: [
             {'group': 'scs-w1', 'statename': 'RUNNING', 'pid': 10, 'start': 1}]))
     loop = Loop(Settings.load({}, {'home': str(tmp_path)}), store, rpc)
-    loop.controllers[URL] = control
+    loop.controllers = Controllers(1.0, lambda url, timeout: control)
     return loop
 
 
